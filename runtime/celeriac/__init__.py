@@ -1,0 +1,29 @@
+"""celeriac: a distributed task queue in the spirit of Celery, native to Kubernetes.
+
+Re-exports only; see :mod:`celeriac.app` for the application object.
+"""
+
+from __future__ import annotations
+
+from celeriac import states
+from celeriac.app import Celeriac, current_app, shared_task
+from celeriac.canvas import Signature, signature
+from celeriac.result import AsyncResult, EagerResult
+from celeriac.routing import Queue
+from celeriac.task import Task
+
+Celery = Celeriac  #: for code written against Celery's name
+
+__all__ = [
+    "AsyncResult",
+    "Celeriac",
+    "Celery",
+    "EagerResult",
+    "Queue",
+    "Signature",
+    "Task",
+    "current_app",
+    "shared_task",
+    "signature",
+    "states",
+]

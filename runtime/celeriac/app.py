@@ -1,0 +1,441 @@
+"""The application object: settings, the task registry, transports, and publishing.
+
+``Celeriac`` is what ``Celery`` is to a Celery user: ``app = Celeriac('proj', broker=...)``,
+``@app.task``, ``app.send_task``, ``app.conf``, ``app.AsyncResult``, ``app.control``.
+It creates its transports lazily (and anew in a forked child), so importing a tasks
+module never opens a connection.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, overload
+from zoneinfo import ZoneInfo
+
+from celeriac import config as _config
+from celeriac import serialization
+from celeriac.backends import create as create_backend
+from celeriac.backends.base import Backend, Outgoing
+from celeriac.errors import ConfigurationError, ConnectionLost, NotRegistered
+from celeriac.message import Message, new_id, to_iso
+from celeriac.routing import Router, queues_from
+
+if TYPE_CHECKING:
+    from celeriac.result import AsyncResult
+    from celeriac.task import Task
+
+logger = logging.getLogger(__name__)
+
+#: Where the embedded SQLite broker lives when no ``broker_url`` is configured.
+DEFAULT_SQLITE_PATH = os.path.join(os.path.expanduser("~"), ".local", "share", "celeriac", "celeriac.db")
+
+_current_app: Celeriac | None = None
+_shared_tasks: list[Callable[[Celeriac], Any]] = []
+
+
+def current_app() -> Celeriac:
+    """The most recently created app (what ``shared_task`` binds to)."""
+    global _current_app
+    if _current_app is None:
+        _current_app = Celeriac("default")
+    return _current_app
+
+
+class Celeriac:
+    """A celeriac application.
+
+    Args:
+        main: the name of the main module (used to name tasks defined in ``__main__``).
+        broker: the broker URL (overrides ``broker_url``).
+        backend: the result backend URL (overrides ``result_backend``); ``'rpc'`` or None
+            means results are kept by the broker's own store.
+        config_source: a module, object, dict or dotted module path with settings.
+        include: modules a worker imports so their tasks are registered.
+        **settings: more settings, by name.
+    """
+
+    def __init__(
+        self,
+        main: str | None = None,
+        *,
+        broker: str | None = None,
+        backend: str | None = None,
+        config_source: Any = None,
+        include: Sequence[str] | None = None,
+        set_as_current: bool = True,
+        **settings: Any,
+    ) -> None:
+        global _current_app
+        self.main = main
+        self.conf = _config.Settings()
+        self.tasks: dict[str, Task] = {}
+        self._broker: Backend | None = None
+        self._results: Backend | None = None
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._router: Router | None = None
+        self._checked = False
+        self.hostname = f"celeriac@{socket.gethostname()}"
+        if config_source is not None:
+            self.config_from_object(config_source)
+        config_file = os.environ.get(f"{_config.ENV_PREFIX}CONFIG_FILE")
+        if config_file:
+            self.config_from_yaml(config_file)
+        env = _config.values_from_env(os.environ)
+        if env:
+            _config.apply(self.conf, env, source="environment")
+        if settings:
+            _config.apply(self.conf, settings, source="Celeriac()")
+        if broker is not None:
+            self.conf.broker_url = broker
+        if backend is not None:
+            self.conf.result_backend = backend
+        if include:
+            self.conf.include = [*self.conf.include, *include]
+        if set_as_current:
+            _current_app = self
+        for register in _shared_tasks:
+            register(self)
+
+    # -- configuration -----------------------------------------------------------------------
+
+    def config_from_object(self, obj: Any, *, namespace: str | None = None) -> None:
+        """Load settings from a module, object, dict or dotted path (Celery's method)."""
+        values = _config.values_from_object(obj)
+        if namespace:
+            prefix = namespace.upper() + "_"
+            values = {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in values.items()
+                      if k.startswith(prefix) or not k.isupper()}
+        _config.apply(self.conf, values, source=repr(getattr(obj, "__name__", obj)))
+        self._invalidate()
+
+    def config_from_yaml(self, path: str | os.PathLike[str]) -> None:
+        """Load settings from a YAML file."""
+        _config.apply(self.conf, _config.values_from_yaml(path), source=os.fspath(path))
+        self._invalidate()
+
+    def _invalidate(self) -> None:
+        self._router = None
+        self._checked = False
+
+    def check(self) -> None:
+        """Validate the settings (called at start-up); errors name the key."""
+        if not self._checked:
+            _config.validate(self.conf)
+            self._checked = True
+
+    @property
+    def router(self) -> Router:
+        if self._router is None:
+            queues = queues_from(self.conf.task_queues, self.conf.task_default_queue)
+            self._router = Router(self.conf.task_routes, queues, self.conf.task_default_queue)
+        return self._router
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        return ZoneInfo(self.conf.timezone or "UTC")
+
+    # -- transports --------------------------------------------------------------------------
+
+    @property
+    def broker_url(self) -> str:
+        url = self.conf.broker_url
+        if not url:
+            return f"sqlite:///{DEFAULT_SQLITE_PATH}"
+        return url
+
+    @property
+    def result_url(self) -> str:
+        url = self.conf.result_backend
+        if not url or url in ("rpc", "rpc://", "broker"):
+            return self.broker_url
+        return url
+
+    def _check_fork(self) -> None:
+        if self._pid != os.getpid():
+            # A forked child must not share its parent's sockets.
+            self._broker = self._results = None
+            self._pid = os.getpid()
+
+    @property
+    def broker(self) -> Backend:
+        """The broker transport (created on first use)."""
+        self._check_fork()
+        if self._broker is None:
+            with self._lock:
+                if self._broker is None:
+                    self.check()
+                    if not self.conf.broker_url:
+                        logger.info("no broker_url configured: using the embedded SQLite broker at %s",
+                                    DEFAULT_SQLITE_PATH)
+                    self._broker = create_backend(self.broker_url, self.conf)
+        return self._broker
+
+    @property
+    def backend(self) -> Backend:
+        """The result store (the broker itself unless ``result_backend`` names another)."""
+        self._check_fork()
+        if self._results is None:
+            if self.result_url == self.broker_url:
+                self._results = self.broker
+            else:
+                with self._lock:
+                    if self._results is None:
+                        self._results = create_backend(self.result_url, self.conf)
+        return self._results
+
+    @property
+    def results_with_broker(self) -> bool:
+        """Results are written in the same atomic step as acks."""
+        return self.backend is self.broker
+
+    def close(self) -> None:
+        for b in {id(x): x for x in (self._broker, self._results) if x is not None}.values():
+            b.close()
+        self._broker = self._results = None
+
+    # -- tasks -------------------------------------------------------------------------------
+
+    @overload
+    def task(self, fun: Callable[..., Any], /) -> Task: ...
+
+    @overload
+    def task(self, /, **options: Any) -> Callable[[Callable[..., Any]], Task]: ...
+
+    def task(self, fun: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+        """Register a function as a task: ``@app.task`` or ``@app.task(name=..., bind=True)``."""
+        from celeriac.task import create_task
+
+        def decorate(f: Callable[..., Any]) -> Task:
+            task = create_task(self, f, **options)
+            self.tasks[task.name] = task
+            return task
+
+        if fun is not None and callable(fun):
+            return decorate(fun)
+        return decorate
+
+    def register_task(self, task: Task) -> Task:
+        self.tasks[task.name] = task
+        task.bind_app(self)
+        return task
+
+    def task_name_for(self, fun: Callable[..., Any]) -> str:
+        module = fun.__module__
+        if module == "__main__" and self.main:
+            module = self.main
+        return f"{module}.{fun.__qualname__}"
+
+    def import_modules(self) -> None:
+        """Import ``imports``/``include`` so their tasks register (done by workers)."""
+        import importlib
+
+        for name in [*self.conf.imports, *self.conf.include]:
+            importlib.import_module(name)
+
+    # -- publishing --------------------------------------------------------------------------
+
+    def send_task(
+        self,
+        name: str,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> AsyncResult:
+        """Publish a task by name (it need not be registered here)."""
+        message, outgoing = self.prepare(name, args, kwargs, options, task=self.tasks.get(name))
+        self.publish([outgoing])
+        from celeriac.result import AsyncResult
+
+        return AsyncResult(message.id, app=self, task_name=name)
+
+    def prepare(
+        self,
+        name: str,
+        args: Sequence[Any] | None,
+        kwargs: Mapping[str, Any] | None,
+        options: Mapping[str, Any],
+        *,
+        task: Task | None = None,
+    ) -> tuple[Message, Outgoing]:
+        """Build the message and its encoded form for one call (no I/O)."""
+        from celeriac.task import current_request
+
+        conf = self.conf
+        now = time.time()
+        task_id = options.get("task_id") or new_id()
+        eta_epoch: float | None = None
+        countdown = options.get("countdown")
+        eta = options.get("eta")
+        if countdown is not None:
+            eta_epoch = now + float(countdown)
+        elif eta is not None:
+            eta_epoch = self.to_epoch(eta, "eta")
+        expires = options.get("expires", task.expires if task is not None else None)
+        expires_iso: str | None = None
+        if expires is not None:
+            if isinstance(expires, int | float):
+                expires_iso = to_iso(dt.datetime.fromtimestamp(now + float(expires), dt.UTC))
+            elif isinstance(expires, dt.timedelta):
+                expires_iso = to_iso(dt.datetime.fromtimestamp(now + expires.total_seconds(), dt.UTC))
+            else:
+                expires_iso = to_iso(dt.datetime.fromtimestamp(self.to_epoch(expires, "expires"), dt.UTC))
+        priority = options.get("priority")
+        if priority is None and task is not None:
+            priority = task.priority
+        if priority is None:
+            priority = conf.task_default_priority
+        if priority is not None and not (isinstance(priority, int) and 0 <= priority <= 9):
+            raise ValueError(f"priority must be an integer 0-9, got {priority!r}")
+        queue = self.router.route(
+            name, args=args or (), kwargs=kwargs or {}, options=options, task=task,
+            task_queue=task.queue if task is not None else None,
+        )
+        parent = current_request()
+        parent_id = options.get("parent_id") or (parent.id if parent is not None else None)
+        root_id = options.get("root_id") or (parent.root_id if parent is not None else None) or task_id
+        time_limit = options.get("time_limit", task.time_limit if task is not None else None)
+        soft_limit = options.get("soft_time_limit", task.soft_time_limit if task is not None else None)
+        ignore_result = options.get("ignore_result")
+        if ignore_result is None:
+            ignore_result = task.ignore_result if task is not None else conf.task_ignore_result
+        message = Message(
+            task=name,
+            id=task_id,
+            args=list(args or ()),
+            kwargs=dict(kwargs or {}),
+            eta=to_iso(dt.datetime.fromtimestamp(eta_epoch, dt.UTC)) if eta_epoch is not None else None,
+            expires=expires_iso,
+            retries=int(options.get("retries", 0)),
+            root_id=root_id,
+            parent_id=parent_id,
+            group=options.get("group_id"),
+            group_index=options.get("group_index"),
+            timelimit=(time_limit, soft_limit),
+            callbacks=_sig_list(options.get("link")),
+            errbacks=_sig_list(options.get("link_error")),
+            chain=options.get("chain"),
+            chord=options.get("chord"),
+            priority=priority,
+            queue=queue,
+            headers=options.get("headers"),
+            ignore_result=bool(ignore_result),
+        )
+        serializer = options.get("serializer") or (task.serializer if task is not None else None) or conf.task_serializer
+        content_type, body = serialization.dumps(message.to_dict(), serializer)
+        return message, Outgoing(queue=queue, task_id=task_id, content_type=content_type, body=body,
+                                 priority=priority, eta=eta_epoch)
+
+    def to_epoch(self, value: Any, name: str) -> float:
+        """An ``eta``/``expires`` datetime (naive: UTC if ``enable_utc`` else ``timezone``)."""
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, str):
+            value = dt.datetime.fromisoformat(value)
+        if not isinstance(value, dt.datetime):
+            raise TypeError(f"{name} must be a datetime, got {type(value).__name__}")
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC if self.conf.enable_utc else self.timezone)
+        return float(value.timestamp())
+
+    def publish(self, messages: Sequence[Outgoing]) -> None:
+        """Publish with the retries of ``task_publish_retry_policy``."""
+        policy = self.conf.task_publish_retry_policy
+        retries = int(policy.get("max_retries", 3)) if self.conf.task_publish_retry else 0
+        delay = float(policy.get("interval_start", 0.0))
+        step = float(policy.get("interval_step", 0.2))
+        cap = float(policy.get("interval_max", 0.2))
+        attempt = 0
+        while True:
+            try:
+                self.broker.publish(messages)
+                return
+            except ConnectionLost:
+                if attempt >= retries:
+                    raise
+                attempt += 1
+                logger.warning("broker unreachable, retrying publish in %.2fs (%d/%d)", delay, attempt, retries)
+                time.sleep(delay + random.uniform(0, delay / 10 if delay else 0))
+                delay = min(cap, delay + step)
+
+    # -- results and control -----------------------------------------------------------------
+
+    def AsyncResult(self, task_id: str, **kwargs: Any) -> AsyncResult:
+        from celeriac.result import AsyncResult
+
+        return AsyncResult(task_id, app=self, **kwargs)
+
+    @property
+    def control(self) -> Control:
+        return Control(self)
+
+    def get_task(self, name: str) -> Task:
+        try:
+            return self.tasks[name]
+        except KeyError:
+            raise NotRegistered(name) from None
+
+    def __repr__(self) -> str:
+        return f"<Celeriac {self.main or '__main__'} broker={self.conf.broker_url!r}>"
+
+
+class Control:
+    """Remote control (``app.control``): revocation now; inspect and more with the workers."""
+
+    def __init__(self, app: Celeriac) -> None:
+        self.app = app
+
+    def revoke(self, task_id: str | Sequence[str], *, terminate: bool = False, signal: str = "SIGTERM") -> None:
+        """Revoke tasks: they never start (on any worker) for ``result_expires`` seconds."""
+        ids = [task_id] if isinstance(task_id, str) else list(task_id)
+        self.app.broker.revoke(ids, self.app.conf.result_expires)
+        if terminate:
+            from celeriac.control import broadcast  # type: ignore[import-not-found,unused-ignore]
+
+            broadcast(self.app, "revoke", {"task_ids": ids, "terminate": True, "signal": signal})
+
+
+def _sig_list(value: Any) -> list[dict[str, Any]] | None:
+    if value is None:
+        return None
+    items = value if isinstance(value, list | tuple) else [value]
+    out = []
+    for item in items:
+        if hasattr(item, "to_dict"):
+            out.append(item.to_dict())
+        elif isinstance(item, Mapping):
+            out.append(dict(item))
+        else:
+            raise TypeError(f"link/link_error must be signatures, got {item!r}")
+    return out
+
+
+def shared_task(*args: Any, **options: Any) -> Any:
+    """Define a task that binds to every app created (as Celery's ``shared_task``)."""
+
+    def decorate(fun: Callable[..., Any]) -> Any:
+        holder: dict[str, Task] = {}
+
+        def register(app: Celeriac) -> None:
+            holder["task"] = app.task(**options)(fun)
+
+        _shared_tasks.append(register)
+        if _current_app is not None:
+            register(_current_app)
+        else:
+            register(current_app())
+        return holder["task"]
+
+    if len(args) == 1 and callable(args[0]) and not options:
+        return decorate(args[0])
+    return decorate
+
+
+__all__ = ["Celeriac", "ConfigurationError", "current_app", "shared_task"]

@@ -1,0 +1,33 @@
+"""Transports: one interface (:mod:`celeriac.backends.base`), one module per URL scheme.
+
+:func:`create` picks the implementation from the URL and imports it lazily, so ``redis``
+is only imported where a ``redis://`` URL is used.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from celeriac.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from celeriac.backends.base import Backend
+    from celeriac.config import Settings
+
+
+def create(url: str, settings: Settings) -> Backend:
+    """The backend for ``url`` (``redis://``, ``rediss://``, ``unix://``, ``sqlite://``, ``memory://``)."""
+    scheme = url.split(":", 1)[0].lower()
+    if scheme in ("redis", "rediss", "unix"):
+        from celeriac.backends.redis import RedisBackend
+
+        return RedisBackend(url, settings)
+    if scheme == "sqlite":
+        from celeriac.backends.sqlite import SQLiteBackend  # type: ignore[import-not-found,unused-ignore]
+
+        return SQLiteBackend(url, settings)  # type: ignore[no-any-return,unused-ignore]
+    if scheme == "memory":
+        from celeriac.backends.memory import MemoryBackend  # type: ignore[import-not-found,unused-ignore]
+
+        return MemoryBackend(url, settings)  # type: ignore[no-any-return,unused-ignore]
+    raise ConfigurationError(f"setting 'broker_url': unsupported scheme {scheme!r} in {url!r}")

@@ -1,0 +1,88 @@
+--[[
+  Write a batch of finished work in one step: publish follow-up messages, store results
+  (and wake their waiters), dead-letter rejected messages, ack and delete the rest, and
+  append events. The whole batch arrives as ONE msgpack argument, so the client packs
+  one blob instead of hundreds of command arguments (the client's per-argument cost is
+  what bounds a worker's throughput, not Redis). Packed without the bin type, which
+  the Lua msgpack library of Redis does not read.
+
+  KEYS: none (the key names are built from the prefix below; single-node Redis)
+  ARGV[1] key prefix ("celeriac"), ARGV[2] consumer group, ARGV[3] result ttl seconds
+  (0: keep), ARGV[4] events maxlen, ARGV[5] now (epoch ms), ARGV[6] msgpack batch:
+    { publish = { {queue, step, task_id, content_type, body, eta_ms (0: now)}, ... },
+      results = { {task_id, ready 0|1, {field, value, ...}}, ... },
+      dead    = { {queue, step, entry_id, reason}, ... },
+      acks    = { {queue, step, {entry_id, ...}}, ... },
+      events  = { {field, value, ...}, ... },
+      queues  = { queue, ... }   -- queue names to add to the known-queues set }
+
+  Returns: number of entries acked (an ack of an entry that is no longer held counts 0:
+  another worker reclaimed it, so this delivery ran twice).
+]]
+local prefix, group = ARGV[1], ARGV[2]
+local ttl, maxlen, now = tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local batch = cmsgpack.unpack(ARGV[6])
+
+local function stream_key(queue, step)
+  if tonumber(step) == 0 then return prefix .. ':queue:' .. queue end
+  return prefix .. ':queue:' .. queue .. ':p' .. step
+end
+
+for _, m in ipairs(batch.publish or {}) do
+  local queue, step, id, ct, body, eta = m[1], m[2], m[3], m[4], m[5], tonumber(m[6])
+  if eta > 0 and eta > tonumber(now) then
+    redis.call('ZADD', prefix .. ':delayed:' .. queue, eta,
+      tostring(step) .. '\n' .. id .. '\n' .. ct .. '\n' .. body)
+  else
+    redis.call('XADD', stream_key(queue, step), '*', 'id', id, 'content-type', ct, 'body', body)
+  end
+end
+
+for _, q in ipairs(batch.queues or {}) do
+  redis.call('SADD', prefix .. ':queues', q)
+end
+
+for _, r in ipairs(batch.results or {}) do
+  local id, ready, fields = r[1], r[2], r[3]
+  local key = prefix .. ':result:' .. id
+  redis.call('HSET', key, unpack(fields))
+  if ttl > 0 then redis.call('EXPIRE', key, ttl) end
+  if tonumber(ready) == 1 then
+    local map = {}
+    for i = 1, #fields, 2 do map[fields[i]] = fields[i + 1] end
+    local done = prefix .. ':done:' .. id
+    redis.call('DEL', done)
+    redis.call('RPUSH', done, cmsgpack.pack(map))
+    if ttl > 0 then redis.call('EXPIRE', done, ttl) end
+  end
+end
+
+for _, d in ipairs(batch.dead or {}) do
+  local queue, step, id, reason = d[1], d[2], d[3], d[4]
+  local stream = stream_key(queue, step)
+  local found = redis.call('XRANGE', stream, id, id)
+  if found[1] then
+    local fields = found[1][2]
+    fields[#fields + 1] = 'reason'
+    fields[#fields + 1] = reason
+    fields[#fields + 1] = 'stream'
+    fields[#fields + 1] = stream
+    fields[#fields + 1] = 'time'
+    fields[#fields + 1] = now
+    redis.call('XADD', prefix .. ':dead:' .. queue, '*', unpack(fields))
+  end
+  redis.call('XACK', stream, group, id)
+  redis.call('XDEL', stream, id)
+end
+
+local acked = 0
+for _, a in ipairs(batch.acks or {}) do
+  local stream = stream_key(a[1], a[2])
+  acked = acked + redis.call('XACK', stream, group, unpack(a[3]))
+  redis.call('XDEL', stream, unpack(a[3]))
+end
+
+for _, e in ipairs(batch.events or {}) do
+  redis.call('XADD', prefix .. ':events', 'MAXLEN', '~', maxlen, '*', unpack(e))
+end
+return acked

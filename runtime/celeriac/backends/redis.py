@@ -1,0 +1,580 @@
+"""The Redis transport: the only module that imports ``redis``.
+
+Key space (``{q}`` is a queue name, ``{id}`` a task id)::
+
+    celeriac:queue:{q}          stream of ready messages, priority step 0 (the default)
+    celeriac:queue:{q}:p{3,6,9} streams of the more urgent priority steps
+                                one consumer group ``celeriac`` per stream; entry fields:
+                                id, content-type, body [, deliveries]
+    celeriac:delayed:{q}        zset of messages waiting for their ETA (score: epoch ms);
+                                member "<step>\\n<id>\\n<content type>\\n<body>"
+    celeriac:dead:{q}           dead-letter stream: the entry's fields + reason, stream, time
+    celeriac:queues             set of queue names ever published to
+    celeriac:result:{id}        hash: status, content-type, result, traceback, date_done,
+                                task, worker, retries, queue, parent_id, root_id, group,
+                                children (JSON) [, extras]; expires after result_expires
+    celeriac:done:{id}          list holding the packed record once the task is ready; waiters
+                                block on BLMOVE from it to itself (no polling, no pub/sub)
+    celeriac:revoked            zset of revoked task ids (score: epoch ms when forgotten)
+    celeriac:events             stream of events (trimmed to about events_maxlen)
+    celeriac:worker:{name}      a live worker's description (expires without heartbeats)
+
+A message is acked by XACK + XDEL of its entry, so a stream's length is its backlog plus
+what is in flight. Every state change of a finished task (ack, result, follow-up
+messages, events) is written in one MULTI/EXEC round trip. Live workers refresh the idle
+time of the entries they hold (XCLAIM ... JUSTID); entries of dead workers go idle and
+are handed back by ``reclaim.lua``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from importlib import resources
+from typing import Any
+
+import msgpack
+import redis
+
+from celeriac import states
+from celeriac.backends.base import (
+    PRIORITY_STEPS,
+    DeadLetter,
+    Delivery,
+    Outgoing,
+    QueueStats,
+    ResultRecord,
+    Settlement,
+    priority_step,
+)
+from celeriac.config import Settings
+from celeriac.errors import BrokerError, ConnectionLost
+
+logger = logging.getLogger(__name__)
+
+GROUP = "celeriac"  #: the one consumer group of every stream
+PREFIX = "celeriac"  #: every key starts with this
+REVOKED_KEY = f"{PREFIX}:revoked"  #: zset of revoked ids
+QUEUES_KEY = f"{PREFIX}:queues"  #: set of known queue names
+EVENTS_KEY = f"{PREFIX}:events"  #: the events stream
+RECLAIMER = "celeriac-reclaimer"  #: consumer name used while handing back stalled entries
+PROMOTE_LIMIT = 1000  #: delayed messages moved per queue per fetch
+
+
+def stream_key(queue: str, step: int = 0) -> str:
+    return f"{PREFIX}:queue:{queue}" if step == 0 else f"{PREFIX}:queue:{queue}:p{step}"
+
+
+def delayed_key(queue: str) -> str:
+    return f"{PREFIX}:delayed:{queue}"
+
+
+def dead_key(queue: str) -> str:
+    return f"{PREFIX}:dead:{queue}"
+
+
+def result_key(task_id: str) -> str:
+    return f"{PREFIX}:result:{task_id}"
+
+
+def done_key(task_id: str) -> str:
+    return f"{PREFIX}:done:{task_id}"
+
+
+def worker_key(name: str) -> str:
+    return f"{PREFIX}:worker:{name}"
+
+
+def delayed_member(message: Outgoing) -> bytes:
+    step = priority_step(message.priority)
+    head = f"{step}\n{message.task_id}\n{message.content_type}\n".encode()
+    return head + message.body
+
+
+def fetch_keys(queues: Sequence[str]) -> list[str]:
+    """KEYS for ``fetch.lua``: revoked, delayed per queue, then streams step-major."""
+    keys = [REVOKED_KEY]
+    keys.extend(delayed_key(q) for q in queues)
+    keys.extend(stream_key(q, step) for step in PRIORITY_STEPS for q in queues)
+    return keys
+
+
+def _load_script(name: str) -> str:
+    return resources.files("celeriac.backends").joinpath("lua", name).read_text()
+
+
+def _text(value: bytes | str | None) -> str | None:
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def record_to_mapping(record: ResultRecord) -> dict[str, bytes | str]:
+    """The hash fields of a result (empty strings for missing values, so HSET overwrites)."""
+    mapping: dict[str, bytes | str] = {
+        "status": record.status,
+        "content-type": record.content_type,
+        "result": record.result if record.result is not None else b"",
+        "traceback": record.traceback or "",
+        "date_done": repr(record.date_done) if record.date_done is not None else "",
+        "task": record.task or "",
+        "worker": record.worker or "",
+        "retries": str(record.retries),
+        "queue": record.queue or "",
+        "parent_id": record.parent_id or "",
+        "root_id": record.root_id or "",
+        "group": record.group or "",
+    }
+    if record.children:
+        mapping["children"] = json.dumps(record.children)
+    mapping.update(record.extra)
+    return mapping
+
+
+def mapping_to_record(task_id: str, raw: dict[bytes, bytes]) -> ResultRecord | None:
+    if not raw:
+        return None
+    get = raw.get
+    core = {
+        b"status", b"content-type", b"result", b"traceback", b"date_done", b"task", b"worker",
+        b"retries", b"queue", b"parent_id", b"root_id", b"group", b"children",
+    }
+    date_done = get(b"date_done")
+    children = get(b"children")
+    return ResultRecord(
+        task_id=task_id,
+        status=(get(b"status") or b"PENDING").decode(),
+        result=get(b"result") or None,
+        content_type=(get(b"content-type") or b"application/json").decode(),
+        traceback=_text(get(b"traceback")) or None,
+        date_done=float(date_done) if date_done else None,
+        task=_text(get(b"task")) or None,
+        worker=_text(get(b"worker")) or None,
+        retries=int(get(b"retries") or 0),
+        queue=_text(get(b"queue")) or None,
+        parent_id=_text(get(b"parent_id")) or None,
+        root_id=_text(get(b"root_id")) or None,
+        group=_text(get(b"group")) or None,
+        children=json.loads(children) if children else None,
+        extra={k.decode(): v.decode(errors="replace") for k, v in raw.items() if k not in core},
+    )
+
+
+@contextlib.contextmanager
+def _translated(what: str) -> Iterator[None]:
+    """Turn redis-py's errors into ours at the boundary."""
+    try:
+        yield
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise ConnectionLost(f"redis unreachable while {what}: {exc}") from exc
+    except redis.RedisError as exc:
+        raise BrokerError(f"redis error while {what}: {exc}") from exc
+
+
+class RedisBackend:
+    """Broker and result store on one Redis server (``redis://``, ``rediss://``, ``unix://``)."""
+
+    def __init__(self, url: str, settings: Settings) -> None:
+        self.url = url
+        self.settings = settings
+        options = dict(settings.broker_transport_options)
+        options.setdefault("socket_connect_timeout", settings.broker_connection_timeout)
+        options.setdefault("health_check_interval", 30)
+        # redis-py types replies as unions of bytes and str; with bytes replies (the default)
+        # the union only gets in the way, so the client is typed loosely on purpose.
+        self.client: Any = redis.Redis.from_url(url, **options)
+        self._scripts = {
+            name: self.client.register_script(_load_script(f"{name}.lua"))
+            for name in ("fetch", "reclaim", "requeue", "settle")
+        }
+        self._known_queues: set[str] = set()
+        self._revocations = True
+        self._ensured: set[str] = set()
+        self._result_ttl = settings.result_expires
+        self._events_maxlen = settings.events_maxlen
+
+    # -- producing ---------------------------------------------------------------------------
+
+    def publish(self, messages: Sequence[Outgoing]) -> None:
+        if not messages:
+            return
+        with _translated("publishing"):
+            if len(messages) == 1 and messages[0].eta is None and messages[0].queue in self._known_queues:
+                # The common delay(): one plain XADD is cheaper than the batch script.
+                m = messages[0]
+                self.client.xadd(
+                    stream_key(m.queue, priority_step(m.priority)),
+                    {"id": m.task_id, "content-type": m.content_type, "body": m.body},
+                )
+                return
+            batch = _Batch(self)
+            for message in messages:
+                batch.publish(message)
+            batch.run(self._scripts["settle"])
+
+    # -- consuming ---------------------------------------------------------------------------
+
+    def ensure_queues(self, queues: Iterable[str]) -> None:
+        todo = [q for q in queues if q not in self._ensured]
+        if not todo:
+            return
+        with _translated("creating consumer groups"):
+            for queue in todo:
+                for step in PRIORITY_STEPS:
+                    try:
+                        self.client.xgroup_create(stream_key(queue, step), GROUP, id="0", mkstream=True)
+                    except redis.ResponseError as exc:
+                        if "BUSYGROUP" not in str(exc):
+                            raise
+                self.client.sadd(QUEUES_KEY, queue)
+                self._ensured.add(queue)
+                self._known_queues.add(queue)
+
+    def _delivery(
+        self, where: tuple[str, int], entry_id: bytes, fields: dict[bytes, bytes], revoked: bool
+    ) -> Delivery:
+        queue, step = where
+        prior = fields.get(b"deliveries")
+        return Delivery(
+            queue=queue,
+            priority=step,
+            message_id=entry_id.decode(),
+            task_id=(fields.get(b"id") or b"").decode(errors="replace"),
+            content_type=(fields.get(b"content-type") or b"application/json").decode(errors="replace"),
+            body=fields.get(b"body") or b"",
+            deliveries=int(prior) + 1 if prior else 1,
+            revoked=revoked,
+        )
+
+    def fetch(self, queues: Sequence[str], consumer: str, count: int, timeout_s: float) -> list[Delivery]:
+        self.ensure_queues(queues)
+        keys = fetch_keys(queues)
+        streams = keys[1 + len(queues) :]
+        where = [(q, step) for step in PRIORITY_STEPS for q in queues]
+        now_ms = int(time.time() * 1000)
+        with _translated("fetching"):
+            reply = self._scripts["fetch"](
+                keys=keys,
+                args=[GROUP, consumer, count, now_ms, len(queues), len(PRIORITY_STEPS), PROMOTE_LIMIT,
+                      *PRIORITY_STEPS],
+            )
+            next_due = int(reply[0])
+            self._revocations = int(reply[1]) > 0
+            out = [
+                self._delivery(where[int(idx) - 1], entry_id, _pairs(flat), bool(revoked))
+                for idx, entry_id, flat, revoked in reply[2:]
+            ]
+            if out or timeout_s <= 0:
+                return out
+            block_ms = int(timeout_s * 1000)
+            if next_due >= 0:
+                block_ms = max(1, min(block_ms, next_due - now_ms))
+            res = self.client.xreadgroup(
+                GROUP, consumer, dict.fromkeys(streams, ">"), count=count, block=block_ms
+            )
+            if not res:
+                return out
+            by_stream = dict(zip(streams, where, strict=True))
+            entries = [(by_stream[s.decode()], eid, fields) for s, items in res for eid, fields in items]
+            # Revocations are checked in a second round trip only when some exist (as of
+            # this consumer's last scripted fetch, at most FETCH_BLOCK_S ago).
+            ids = [f.get(b"id") or b"" for _, _, f in entries]
+            scores = self.client.zmscore(REVOKED_KEY, ids) if self._revocations else [None] * len(ids)
+            now_ms = int(time.time() * 1000)
+            for (at, eid, fields), score in zip(entries, scores, strict=True):
+                out.append(self._delivery(at, eid, fields, score is not None and score > now_ms))
+            out.sort(key=lambda d: -d.priority)
+            return out
+
+    def settle(self, settlements: Sequence[Settlement]) -> None:
+        if not settlements:
+            return
+        batch = _Batch(self)
+        for s in settlements:
+            d = s.delivery
+            if d is not None:
+                if s.dead_letter_reason is not None:
+                    batch.dead.append((d.queue, d.priority, d.message_id, s.dead_letter_reason))
+                else:
+                    batch.ack(d)
+            if s.result is not None:
+                batch.result(s.result)
+            for message in s.publish:
+                batch.publish(message)
+            for event in s.events:
+                batch.event(event)
+        with _translated("settling finished tasks"):
+            acked = batch.run(self._scripts["settle"])
+        if acked < batch.n_acks:
+            logger.warning("%d acked message(s) were no longer held by this worker (reclaimed after "
+                           "a lost lease): they may have run twice", batch.n_acks - acked)
+
+    def requeue(self, deliveries: Sequence[Delivery], *, count_delivery: bool = False) -> None:
+        by_stream: dict[str, list[str]] = defaultdict(list)
+        for d in deliveries:
+            by_stream[stream_key(d.queue, d.priority)].append(d.message_id)
+        with _translated("requeueing"):
+            for stream, ids in by_stream.items():
+                self._scripts["requeue"](keys=[stream], args=[GROUP, "1" if count_delivery else "0", *ids])
+
+    def refresh_leases(self, consumer: str, deliveries: Sequence[Delivery]) -> None:
+        by_stream: dict[str, list[str]] = defaultdict(list)
+        for d in deliveries:
+            by_stream[stream_key(d.queue, d.priority)].append(d.message_id)
+        if not by_stream:
+            return
+        with _translated("refreshing leases"):
+            pipe = self.client.pipeline(transaction=False)
+            for stream, ids in by_stream.items():
+                pipe.xclaim(stream, GROUP, consumer, 0, ids, justid=True)
+            pipe.execute()
+
+    def release_consumer(self, queues: Sequence[str], consumer: str, *, count_delivery: bool) -> int:
+        """Requeue every message ``consumer`` holds (it exited) and drop the consumer."""
+        total = 0
+        with _translated("releasing a consumer's messages"):
+            for q in queues:
+                for step in PRIORITY_STEPS:
+                    stream = stream_key(q, step)
+                    pending = self.client.xpending_range(stream, GROUP, min="-", max="+", count=10_000,
+                                                         consumername=consumer)
+                    ids = [p["message_id"] for p in pending]
+                    if ids:
+                        total += int(self._scripts["requeue"](
+                            keys=[stream], args=[GROUP, "1" if count_delivery else "0", *ids]))
+                    self.client.xgroup_delconsumer(stream, GROUP, consumer)
+        return total
+
+    def reclaim(self, queues: Sequence[str], idle_s: float, max_deliveries: int) -> int:
+        self.ensure_queues(queues)
+        streams = [stream_key(q, step) for q in queues for step in PRIORITY_STEPS]
+        dlqs = [dead_key(q) for q in queues for _ in PRIORITY_STEPS]
+        with _translated("reclaiming stalled messages"):
+            requeued, dead = self._scripts["reclaim"](
+                keys=[*streams, *dlqs],
+                args=[GROUP, RECLAIMER, int(idle_s * 1000), max_deliveries, len(streams), 100,
+                      int(time.time() * 1000)],
+            )
+        if requeued or dead:
+            logger.warning("reclaimed %d stalled message(s), dead-lettered %d", requeued, dead)
+        return int(requeued) + int(dead)
+
+    def next_delayed_due(self, queues: Sequence[str]) -> float | None:
+        with _translated("reading delayed messages"):
+            pipe = self.client.pipeline(transaction=False)
+            for q in queues:
+                pipe.zrange(delayed_key(q), 0, 0, withscores=True)
+            heads = pipe.execute()
+        scores = [items[0][1] for items in heads if items]
+        return min(scores) / 1000 if scores else None
+
+    # -- results -----------------------------------------------------------------------------
+
+    def store_result(self, record: ResultRecord) -> None:
+        batch = _Batch(self)
+        batch.result(record)
+        with _translated("storing a result"):
+            batch.run(self._scripts["settle"])
+
+    def get_result(self, task_id: str) -> ResultRecord | None:
+        with _translated("reading a result"):
+            raw = self.client.hgetall(result_key(task_id))
+        return mapping_to_record(task_id, raw)
+
+    def get_results(self, task_ids: Sequence[str]) -> list[ResultRecord | None]:
+        with _translated("reading results"):
+            pipe = self.client.pipeline(transaction=False)
+            for task_id in task_ids:
+                pipe.hgetall(result_key(task_id))
+            raws = pipe.execute()
+        return [mapping_to_record(t, raw) for t, raw in zip(task_ids, raws, strict=True)]
+
+    def wait_result(self, task_id: str, timeout_s: float | None) -> ResultRecord | None:
+        key = done_key(task_id)
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        with _translated("waiting for a result"):
+            while True:
+                left = 5.0 if deadline is None else deadline - time.monotonic()
+                if left <= 0:
+                    return self.get_result(task_id)
+                # BLMOVE from the list to itself: wakes as soon as the record is pushed and
+                # leaves it in place for every other waiter.
+                packed = self.client.blmove(key, key, max(0.001, min(left, 5.0)), "RIGHT", "LEFT")
+                if packed is not None:
+                    raw = msgpack.unpackb(packed, raw=True)
+                    return mapping_to_record(task_id, raw)
+
+    def forget(self, task_id: str) -> None:
+        with _translated("forgetting a result"):
+            self.client.delete(result_key(task_id), done_key(task_id))
+
+    # -- revocation, dead letters, stats -------------------------------------------------------
+
+    def revoke(self, task_ids: Sequence[str], expires_s: float | None) -> None:
+        until = (time.time() + (expires_s if expires_s is not None else 10 * 365 * 86400)) * 1000
+        with _translated("revoking"):
+            pipe = self.client.pipeline(transaction=True)
+            pipe.zadd(REVOKED_KEY, dict.fromkeys(task_ids, until))
+            pipe.zremrangebyscore(REVOKED_KEY, "-inf", int(time.time() * 1000))
+            pipe.execute()
+
+    def revoked(self, task_ids: Sequence[str]) -> list[bool]:
+        if not task_ids:
+            return []
+        with _translated("checking revocations"):
+            scores = self.client.zmscore(REVOKED_KEY, list(task_ids))
+        now_ms = time.time() * 1000
+        return [s is not None and s > now_ms for s in scores]
+
+    def queue_stats(self, queue: str) -> QueueStats:
+        now_ms = int(time.time() * 1000)
+        streams = [stream_key(queue, step) for step in PRIORITY_STEPS]
+        with _translated("reading queue stats"):
+            pipe = self.client.pipeline(transaction=False)
+            for s in streams:
+                pipe.xlen(s)
+            pipe.zcard(delayed_key(queue))
+            pipe.zcount(delayed_key(queue), "-inf", now_ms)
+            pipe.xlen(dead_key(queue))
+            replies = pipe.execute()
+            pending = 0
+            oldest: float | None = None
+            for s in streams:
+                try:
+                    info = self.client.xpending(s, GROUP)
+                    pending += int(info["pending"])
+                    groups = self.client.xinfo_groups(s)
+                except redis.ResponseError:
+                    continue
+                last = groups[0]["last-delivered-id"] if groups else b"0-0"
+                first = self.client.xrange(s, min=b"(" + last, count=1) if last != b"0-0" else self.client.xrange(s, count=1)
+                if first:
+                    ms = int(first[0][0].split(b"-")[0])
+                    age = max(0.0, (now_ms - ms) / 1000)
+                    oldest = age if oldest is None else max(oldest, age)
+        total = sum(int(r) for r in replies[: len(streams)])
+        delayed, due, dead = int(replies[-3]), int(replies[-2]), int(replies[-1])
+        return QueueStats(queue=queue, ready=max(0, total - pending), delayed=delayed - due, due=due,
+                          in_flight=pending, dead=dead, oldest_age_s=oldest)
+
+    def known_queues(self) -> list[str]:
+        with _translated("listing queues"):
+            return sorted(m.decode() for m in self.client.smembers(QUEUES_KEY))
+
+    def purge(self, queue: str) -> int:
+        with _translated("purging"):
+            stats = self.queue_stats(queue)
+            pipe = self.client.pipeline(transaction=True)
+            for step in PRIORITY_STEPS:
+                key = stream_key(queue, step)
+                # Keep entries in flight (their workers will ack them); drop the rest.
+                pipe.xrange(key)
+                pipe.xpending_range(key, GROUP, min="-", max="+", count=1_000_000)
+            replies = pipe.execute()
+            pipe = self.client.pipeline(transaction=True)
+            for i, step in enumerate(PRIORITY_STEPS):
+                entries, pending = replies[2 * i], replies[2 * i + 1]
+                held = {p["message_id"] for p in pending}
+                drop = [eid for eid, _ in entries if eid not in held]
+                if drop:
+                    pipe.xdel(stream_key(queue, step), *drop)
+            pipe.delete(delayed_key(queue))
+            pipe.execute()
+        return stats.ready + stats.delayed + stats.due
+
+    def dead_letters(self, queue: str | None, limit: int) -> list[DeadLetter]:
+        queues = [queue] if queue else self.known_queues()
+        out: list[DeadLetter] = []
+        with _translated("reading dead letters"):
+            for q in queues:
+                for eid, f in self.client.xrange(dead_key(q), count=limit):
+                    out.append(
+                        DeadLetter(
+                            message_id=eid.decode(),
+                            queue=q,
+                            task_id=(f.get(b"id") or b"").decode(errors="replace"),
+                            reason=(f.get(b"reason") or b"").decode(errors="replace"),
+                            content_type=(f.get(b"content-type") or b"").decode(errors="replace"),
+                            body=f.get(b"body") or b"",
+                            deliveries=int(f.get(b"deliveries") or 1),
+                            time=int(f.get(b"time") or 0) / 1000,
+                        )
+                    )
+        return out[:limit]
+
+    def emit(self, events: Sequence[dict[str, Any]]) -> None:
+        if not events:
+            return
+        batch = _Batch(self)
+        for event in events:
+            batch.event(event)
+        with _translated("emitting events"):
+            batch.run(self._scripts["settle"])
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _pairs(flat: list[bytes]) -> dict[bytes, bytes]:
+    return {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
+
+
+class _Batch:
+    """The argument of ``settle.lua``: everything to write, packed as one msgpack blob."""
+
+    def __init__(self, backend: RedisBackend) -> None:
+        self.backend = backend
+        self.publishes: list[tuple[str, int, str, str, bytes, int]] = []
+        self.results: list[tuple[str, int, list[bytes | str]]] = []
+        self.dead: list[tuple[str, int, str, str]] = []
+        self.acks: dict[tuple[str, int], list[str]] = {}
+        self.events: list[list[str]] = []
+        self.queues: list[str] = []
+        self.n_acks = 0
+
+    def publish(self, m: Outgoing) -> None:
+        eta_ms = int(m.eta * 1000) if m.eta is not None else 0
+        self.publishes.append((m.queue, priority_step(m.priority), m.task_id, m.content_type, m.body, eta_ms))
+        if m.queue not in self.backend._known_queues:
+            self.queues.append(m.queue)
+            self.backend._known_queues.add(m.queue)
+
+    def result(self, record: ResultRecord) -> None:
+        flat: list[bytes | str] = []
+        for k, v in record_to_mapping(record).items():
+            flat.append(k)
+            flat.append(v)
+        self.results.append((record.task_id, 1 if record.status in states.READY_STATES else 0, flat))
+
+    def ack(self, d: Delivery) -> None:
+        self.acks.setdefault((d.queue, d.priority), []).append(d.message_id)
+        self.n_acks += 1
+
+    def event(self, event: dict[str, Any]) -> None:
+        flat: list[str] = []
+        for k, v in event.items():
+            flat.append(k)
+            flat.append(v if isinstance(v, str) else json.dumps(v))
+        self.events.append(flat)
+
+    def run(self, script: Any) -> int:
+        payload: dict[str, Any] = {}
+        if self.publishes:
+            payload["publish"] = self.publishes
+        if self.queues:
+            payload["queues"] = self.queues
+        if self.results:
+            payload["results"] = self.results
+        if self.dead:
+            payload["dead"] = self.dead
+        if self.acks:
+            payload["acks"] = [(q, step, ids) for (q, step), ids in self.acks.items()]
+        if self.events:
+            payload["events"] = self.events
+        b = self.backend
+        return int(script(keys=[], args=[PREFIX, GROUP, int(b._result_ttl or 0), b._events_maxlen,
+                                         int(time.time() * 1000), msgpack.packb(payload, use_bin_type=False)]))

@@ -1,0 +1,239 @@
+"""The ``celeriac`` command: worker, call, result, queues, purge (and more as they come).
+
+Every failure is one clear line on stderr and a non-zero exit; tracebacks only with
+``--loglevel debug``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from celeriac.app import Celeriac
+from celeriac.errors import CeleriacError
+
+
+def load_app(spec: str | None) -> Celeriac:
+    """Find the app in ``module``, ``module:attr`` or ``module.attr``, as Celery's ``-A``."""
+    if not spec:
+        spec = os.environ.get("CELERIAC_APP")
+    if not spec:
+        raise click.UsageError("no app given: use -A/--app MODULE (or set CELERIAC_APP)")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    module_name, _, attr = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if "." in module_name and not attr:
+            parent, _, attr = module_name.rpartition(".")
+            module = importlib.import_module(parent)
+        else:
+            raise click.UsageError(f"cannot import app module {module_name!r}: {exc}") from exc
+    if attr:
+        app = getattr(module, attr, None)
+        if isinstance(app, Celeriac):
+            return app
+        raise click.UsageError(f"{spec!r}: {attr!r} is not a Celeriac app")
+    for name in ("app", "celeriac", "celery"):
+        found = getattr(module, name, None)
+        if isinstance(found, Celeriac):
+            return found
+    for value in vars(module).values():
+        if isinstance(value, Celeriac):
+            return value
+    raise click.UsageError(f"no Celeriac app found in module {module_name!r}")
+
+
+class Ctx:
+    def __init__(self, app_spec: str | None, broker: str | None) -> None:
+        self.app_spec = app_spec
+        self.broker = broker
+        self._app: Celeriac | None = None
+
+    @property
+    def app(self) -> Celeriac:
+        if self._app is None:
+            if self.app_spec or os.environ.get("CELERIAC_APP"):
+                self._app = load_app(self.app_spec)
+            else:
+                self._app = Celeriac("celeriac-cli", set_as_current=False)
+            if self.broker:
+                self._app.conf.broker_url = self.broker
+                self._app._invalidate()
+        return self._app
+
+
+def _fail(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(1)
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except CeleriacError as exc:
+            _fail(str(exc))
+        except (ValueError, TypeError) as exc:
+            _fail(str(exc))
+        return None
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-A", "--app", "app_spec", envvar="CELERIAC_APP", help="Module holding the app (module[:attr]).")
+@click.option("-b", "--broker", help="Broker URL (overrides broker_url).")
+@click.pass_context
+def main(ctx: click.Context, app_spec: str | None, broker: str | None) -> None:
+    """celeriac: a distributed task queue in the spirit of Celery."""
+    ctx.obj = Ctx(app_spec, broker)
+
+
+def _worker_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("-A", "--app", "app_spec", help="Module holding the app."),
+        click.option("-c", "--concurrency", type=int, help="Processes/threads/coroutines."),
+        click.option("-P", "--pool", type=click.Choice(["prefork", "threads", "asyncio", "solo"])),
+        click.option("-Q", "--queues", help="Comma-separated queues to consume."),
+        click.option("-l", "--loglevel", default="INFO", show_default=True,
+                     type=click.Choice(["debug", "info", "warning", "error", "critical"], case_sensitive=False)),
+        click.option("-n", "--hostname", help="Worker name (default celeriac@HOST)."),
+        click.option("--prefetch-multiplier", type=int, help="Messages held per process/slot."),
+        click.option("--shutdown-timeout", type=float, help="Seconds running tasks get after SIGTERM."),
+        click.option("--log-json", is_flag=True, help="Log JSON lines."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+@main.command()
+@_worker_options
+@click.pass_obj
+def worker(obj: Ctx, app_spec: str | None, concurrency: int | None, pool: str | None, queues: str | None,
+           loglevel: str, hostname: str | None, prefetch_multiplier: int | None,
+           shutdown_timeout: float | None, log_json: bool) -> None:
+    """Start a worker."""
+    from celeriac import logs
+    from celeriac.worker.worker import Worker
+
+    logs.configure(loglevel, json_format=log_json)
+    if app_spec:
+        obj.app_spec = app_spec
+    try:
+        w = Worker(obj.app, queues=[q.strip() for q in queues.split(",") if q.strip()] if queues else None,
+                   pool=pool, concurrency=concurrency, hostname=hostname,
+                   prefetch_multiplier=prefetch_multiplier, shutdown_timeout=shutdown_timeout)
+        code = w.start()
+    except CeleriacError as exc:
+        _fail(str(exc))
+        return
+    sys.exit(code)
+
+
+def _json_arg(value: str | None, what: str, kind: type) -> Any:
+    if value is None:
+        return kind()
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"{what} must be JSON: {exc}") from None
+    if not isinstance(parsed, kind):
+        raise click.BadParameter(f"{what} must be a JSON {'array' if kind is list else 'object'}")
+    return parsed
+
+
+@main.command()
+@click.argument("name")
+@click.option("-a", "--args", "args_json", help="Positional arguments as a JSON array.")
+@click.option("-k", "--kwargs", "kwargs_json", help="Keyword arguments as a JSON object.")
+@click.option("--countdown", type=float)
+@click.option("--eta", help="ISO-8601 time to run at.")
+@click.option("--expires", type=float, help="Seconds after which the task is not run.")
+@click.option("-Q", "--queue")
+@click.option("--priority", type=click.IntRange(0, 9))
+@click.option("--wait", is_flag=True, help="Wait for the result and print it.")
+@click.option("--timeout", type=float, default=30.0, show_default=True)
+@click.pass_obj
+@handle_errors
+def call(obj: Ctx, name: str, args_json: str | None, kwargs_json: str | None, countdown: float | None,
+         eta: str | None, expires: float | None, queue: str | None, priority: int | None, wait: bool,
+         timeout: float) -> None:
+    """Send task NAME; prints its id."""
+    options: dict[str, Any] = {k: v for k, v in {"countdown": countdown, "eta": eta, "expires": expires,
+                                                   "queue": queue, "priority": priority}.items() if v is not None}
+    result = obj.app.send_task(name, _json_arg(args_json, "--args", list), _json_arg(kwargs_json, "--kwargs", dict),
+                               **options)
+    click.echo(result.id)
+    if wait:
+        click.echo(json.dumps(result.get(timeout=timeout, propagate=False), default=repr))
+
+
+@main.command()
+@click.argument("task_id")
+@click.option("--wait/--no-wait", default=False, help="Wait until the task is ready.")
+@click.option("--timeout", type=float, default=30.0)
+@click.pass_obj
+@handle_errors
+def result(obj: Ctx, task_id: str, wait: bool, timeout: float) -> None:
+    """Show the state and result of TASK_ID."""
+    res = obj.app.AsyncResult(task_id)
+    if wait:
+        res.get(timeout=timeout, propagate=False)
+    state = res.state
+    value = res.result
+    click.echo(f"state: {state}")
+    if isinstance(value, BaseException):
+        click.echo(f"error: {type(value).__name__}: {value}")
+        if res.traceback:
+            click.echo(res.traceback.rstrip())
+    else:
+        click.echo(f"result: {json.dumps(value, default=repr)}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@handle_errors
+def queues(obj: Ctx, as_json: bool) -> None:
+    """Depth of every known queue."""
+    app = obj.app
+    names = sorted(set(app.broker.known_queues()) | set(app.router.consumed_queues()))
+    rows = [app.broker.queue_stats(q) for q in names]
+    if as_json:
+        click.echo(json.dumps([{"queue": s.queue, "ready": s.ready, "delayed": s.delayed, "due": s.due,
+                                "in_flight": s.in_flight, "dead": s.dead, "depth": s.depth} for s in rows]))
+        return
+    click.echo(f"{'QUEUE':<24} {'READY':>8} {'IN-FLIGHT':>9} {'DELAYED':>8} {'DEAD':>6}")
+    for s in rows:
+        click.echo(f"{s.queue:<24} {s.ready + s.due:>8} {s.in_flight:>9} {s.delayed:>8} {s.dead:>6}")
+
+
+@main.command()
+@click.option("-Q", "--queues", "queue_names", required=True, help="Comma-separated queues to empty.")
+@click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+@handle_errors
+def purge(obj: Ctx, queue_names: str, force: bool) -> None:
+    """Drop every waiting message of the given queues."""
+    names = [q.strip() for q in queue_names.split(",") if q.strip()]
+    if not force and sys.stdin.isatty():
+        click.confirm(f"Purge all waiting messages of {', '.join(names)}?", abort=True)
+    for q in names:
+        n = obj.app.broker.purge(q)
+        click.echo(f"purged {n} message(s) from {q}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

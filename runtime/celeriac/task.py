@@ -1,0 +1,294 @@
+"""Tasks: the ``@app.task`` decorator's product, and the request context a task runs in.
+
+A task is an instance of a class made per function (as in Celery), so ``base=`` classes
+can override ``on_success``/``on_failure``/``on_retry``/``after_return``. Calling the task
+runs the function here; ``delay``/``apply_async`` publish it; ``apply`` runs it eagerly.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from celeriac import states
+from celeriac.errors import MaxRetriesExceededError, Retry
+
+if TYPE_CHECKING:
+    from celeriac.app import Celeriac
+    from celeriac.canvas import Signature
+    from celeriac.result import AsyncResult, EagerResult
+
+
+@dataclass
+class Context:
+    """What a running task knows about its own call (``self.request`` in a bound task)."""
+
+    id: str | None = None
+    task: str | None = None
+    args: list[Any] = field(default_factory=list)
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    retries: int = 0
+    root_id: str | None = None
+    parent_id: str | None = None
+    group: str | None = None
+    group_index: int | None = None
+    eta: str | None = None
+    expires: str | None = None
+    hostname: str | None = None
+    delivery_info: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, Any] | None = None
+    callbacks: list[dict[str, Any]] | None = None
+    errbacks: list[dict[str, Any]] | None = None
+    chain: list[dict[str, Any]] | None = None
+    chord: dict[str, Any] | None = None
+    timelimit: tuple[float | None, float | None] = (None, None)
+    is_eager: bool = False
+    called_directly: bool = False
+    ignore_result: bool = False
+    priority: int | None = None
+    reply_to: str | None = None
+
+    @property
+    def correlation_id(self) -> str | None:
+        return self.id
+
+
+_request: contextvars.ContextVar[Context | None] = contextvars.ContextVar("celeriac_request", default=None)
+
+
+def current_request() -> Context | None:
+    """The context of the task running in this thread or coroutine, if any."""
+    return _request.get()
+
+
+def push_request(ctx: Context) -> contextvars.Token[Context | None]:
+    return _request.set(ctx)
+
+
+def pop_request(token: contextvars.Token[Context | None]) -> None:
+    _request.reset(token)
+
+
+class Task:
+    """Base class of every task. Class attributes are the task's options."""
+
+    name: str = ""
+    app: Celeriac
+    typing: bool = True
+    bind: bool = False
+    queue: str | None = None
+    priority: int | None = None
+    serializer: str | None = None
+    acks_late: bool | None = None
+    ignore_result: bool = False
+    track_started: bool | None = None
+    max_retries: int | None = 3
+    default_retry_delay: float = 180.0
+    autoretry_for: tuple[type[BaseException], ...] = ()
+    dont_autoretry_for: tuple[type[BaseException], ...] = ()
+    retry_kwargs: Mapping[str, Any] = {}
+    retry_backoff: bool | float = False
+    retry_backoff_max: float = 600.0
+    retry_jitter: bool = True
+    rate_limit: str | None = None
+    time_limit: float | None = None
+    soft_time_limit: float | None = None
+    expires: float | dt.datetime | None = None
+    throws: tuple[type[BaseException], ...] = ()
+    reject_on_worker_lost: bool | None = None
+    is_async: bool = False
+    _signature_cache: inspect.Signature | None = None
+
+    run: Callable[..., Any]
+
+    def __init__(self) -> None:
+        if not hasattr(self, "run"):
+            raise TypeError(f"task {type(self).__name__} has no run()")
+
+    def bind_app(self, app: Celeriac) -> None:
+        self.app = app
+
+    # -- calling -----------------------------------------------------------------------------
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.bind:
+            return self.run(self, *args, **kwargs)
+        return self.run(*args, **kwargs)
+
+    @property
+    def request(self) -> Context:
+        return current_request() or Context(called_directly=True, task=self.name)
+
+    def delay(self, *args: Any, **kwargs: Any) -> AsyncResult:
+        """Publish a call with these arguments (``apply_async(args, kwargs)``)."""
+        return self.apply_async(args, kwargs)
+
+    def apply_async(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> AsyncResult:
+        """Publish a call. Options: ``countdown, eta, expires, queue, priority, task_id,
+        headers, serializer, link, link_error, time_limit, soft_time_limit, ignore_result``."""
+        if self.app.conf.task_always_eager:
+            return self.apply(args, kwargs, **options)
+        if self.typing:
+            self._check_arguments(args or (), kwargs or {})
+        message, outgoing = self.app.prepare(self.name, args, kwargs, options, task=self)
+        self.app.publish([outgoing])
+        from celeriac.result import AsyncResult
+
+        return AsyncResult(message.id, app=self.app, task_name=self.name)
+
+    def apply(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> EagerResult:
+        """Run the task here and now (eager); returns an :class:`EagerResult`."""
+        from celeriac.worker.execute import run_eagerly
+
+        return run_eagerly(self, list(args or ()), dict(kwargs or {}), options)
+
+    def _check_arguments(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
+        sig = type(self)._signature_cache
+        if sig is None:
+            try:
+                sig = inspect.signature(self.run)
+            except (TypeError, ValueError):
+                return
+            type(self)._signature_cache = sig
+        try:
+            if self.bind:
+                sig.bind(self, *args, **kwargs)
+            else:
+                sig.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{self.name}: {exc}") from None
+
+    # -- inside a running task -----------------------------------------------------------------
+
+    def update_state(self, task_id: str | None = None, state: str | None = None, meta: Any = None) -> None:
+        """Record a state (e.g. ``PROGRESS`` with ``meta``) visible to ``AsyncResult`` at once."""
+        from celeriac.worker.execute import store_state
+
+        store_state(self, task_id or self.request.id, state or states.PENDING, meta)
+
+    def retry(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        exc: BaseException | None = None,
+        throw: bool = True,
+        eta: dt.datetime | None = None,
+        countdown: float | None = None,
+        max_retries: int | None = None,
+        **options: Any,
+    ) -> Retry:
+        """Retry this call later: raises :class:`Retry` (record RETRY, republish with a delay).
+
+        Raises ``exc`` (or :class:`MaxRetriesExceededError`) once ``max_retries`` is reached.
+        """
+        request = self.request
+        limit = self.max_retries if max_retries is None else max_retries
+        if request.called_directly:
+            raise exc if exc is not None else RuntimeError("retry() called outside of a worker")
+        if limit is not None and request.retries >= limit:
+            if exc is not None:
+                raise exc
+            raise MaxRetriesExceededError(
+                f"Can't retry {self.name}[{request.id}] args:{request.args} kwargs:{request.kwargs}"
+            )
+        when: float
+        if eta is not None:
+            when = max(0.0, self.app.to_epoch(eta, "eta") - dt.datetime.now(dt.UTC).timestamp())
+        elif countdown is not None:
+            when = float(countdown)
+        else:
+            when = float(self.default_retry_delay)
+        err = Retry(exc=exc, when=when)
+        err.args_override = None if args is None else list(args)  # type: ignore[attr-defined]
+        err.kwargs_override = None if kwargs is None else dict(kwargs)  # type: ignore[attr-defined]
+        err.options = options  # type: ignore[attr-defined]
+        if throw:
+            raise err
+        return err
+
+    # -- hooks (override in a base class) --------------------------------------------------------
+
+    def before_start(self, task_id: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
+        """Called before the task runs."""
+
+    def on_success(self, retval: Any, task_id: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
+        """Called when the task returned."""
+
+    def on_failure(self, exc: BaseException, task_id: str, args: Sequence[Any],
+                   kwargs: Mapping[str, Any], einfo: str) -> None:
+        """Called when the task failed for good."""
+
+    def on_retry(self, exc: BaseException, task_id: str, args: Sequence[Any],
+                 kwargs: Mapping[str, Any], einfo: str) -> None:
+        """Called when the task is going to be retried."""
+
+    def after_return(self, status: str, retval: Any, task_id: str, args: Sequence[Any],
+                     kwargs: Mapping[str, Any], einfo: str | None) -> None:
+        """Called after any outcome."""
+
+    # -- canvas and results ----------------------------------------------------------------------
+
+    def s(self, *args: Any, **kwargs: Any) -> Signature:
+        from celeriac.canvas import Signature
+
+        return Signature(self.name, args, kwargs, app=self.app)
+
+    def si(self, *args: Any, **kwargs: Any) -> Signature:
+        from celeriac.canvas import Signature
+
+        return Signature(self.name, args, kwargs, app=self.app, immutable=True)
+
+    def signature(self, args: Sequence[Any] | None = None, kwargs: Mapping[str, Any] | None = None,
+                  **options: Any) -> Signature:
+        from celeriac.canvas import Signature
+
+        return Signature(self.name, tuple(args or ()), dict(kwargs or {}), options=options, app=self.app)
+
+    subtask = signature
+
+    def AsyncResult(self, task_id: str) -> AsyncResult:
+        from celeriac.result import AsyncResult
+
+        return AsyncResult(task_id, app=self.app, task_name=self.name)
+
+    def __repr__(self) -> str:
+        return f"<@task: {self.name}>"
+
+
+def create_task(app: Celeriac, fun: Callable[..., Any], *, base: type[Task] | None = None,
+                name: str | None = None, **options: Any) -> Task:
+    """Make the task class for ``fun`` (one class per task, as Celery) and instantiate it."""
+    base = base or Task
+    unknown = [k for k in options if not hasattr(base, k)]
+    if unknown:
+        raise TypeError(f"unknown task option(s) {unknown} for {fun.__qualname__}")
+    attrs: dict[str, Any] = {
+        "name": name or app.task_name_for(fun),
+        "run": staticmethod(fun),
+        "__doc__": fun.__doc__,
+        "__module__": fun.__module__,
+        "__wrapped__": fun,
+        "is_async": inspect.iscoroutinefunction(fun),
+        **options,
+    }
+    for key in ("autoretry_for", "dont_autoretry_for", "throws"):
+        if key in attrs and not isinstance(attrs[key], tuple):
+            attrs[key] = tuple(attrs[key])
+    cls = type(fun.__name__, (base,), attrs)
+    task: Task = cls()
+    task.bind_app(app)
+    return task

@@ -1,0 +1,302 @@
+"""The fetch loop of one worker process, with its committer and heartbeat threads.
+
+The consumer fetches batches (bounded by the pool's free capacity), hands them to the
+pool, and queues the pool's settlements for the committer thread, which writes them in
+groups (one round trip for everything finished since its last write). The heartbeat
+thread refreshes the leases of every message this process holds, so a long task is never
+handed to another worker, and hands back the messages of workers that died.
+
+Nothing here knows about Redis: it speaks the :class:`~celeriac.backends.base.Backend` API.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from celeriac.backends.base import Delivery, Settlement
+from celeriac.errors import BrokerError, ConnectionLost
+from celeriac.worker.execute import Executor, Job
+
+if TYPE_CHECKING:
+    from celeriac.app import Celeriac
+
+logger = logging.getLogger(__name__)
+
+FETCH_BLOCK_S = 1.0  #: longest blocking fetch, so a stop request is seen within a second
+MAX_PREFETCH = 128  #: most messages one process holds, however short its tasks are
+BACKOFF_MAX_S = 5.0  #: longest pause between reconnect attempts
+
+
+class Pool(Protocol):
+    """Runs deliveries; reports each settlement through ``consumer.complete``."""
+
+    capacity: int
+
+    def start(self, consumer: Consumer) -> None: ...
+
+    def submit(self, delivery: Delivery) -> None: ...
+
+    def shutdown(self, timeout_s: float) -> tuple[list[Delivery], list[Delivery]]:
+        """Stop; returns (never started, still running after ``timeout_s``)."""
+        ...
+
+
+def consumer_name(hostname: str) -> str:
+    """A consumer name unique to this process and start (pids are reused across restarts)."""
+    return f"{hostname}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
+
+
+class Consumer:
+    """Fetch, dispatch, settle, heartbeat: the loop of one worker process."""
+
+    def __init__(self, app: Celeriac, queues: Sequence[str], pool: Pool, *, hostname: str,
+                 name: str | None = None) -> None:
+        self.app = app
+        self.queues = list(queues)
+        self.pool = pool
+        self.hostname = hostname
+        self.name = name or consumer_name(hostname)
+        self.backend = app.broker
+        self.results = app.backend
+        self.results_inline = app.results_with_broker
+        conf = app.conf
+        self.executor = Executor(app, hostname=hostname)
+        self.lease_s = conf.worker_lease_timeout
+        self.heartbeat_s = min(conf.worker_heartbeat_interval, self.lease_s / 3)
+        self.max_deliveries = conf.task_max_deliveries
+        self.shutdown_timeout_s = conf.worker_shutdown_timeout
+        self.prefetch_window_s = conf.worker_prefetch_window
+        self.stopping = threading.Event()
+        self.inflight: dict[str, Delivery] = {}
+        self._load = 0  # deliveries handed to the pool and not finished
+        self._lock = threading.Lock()
+        self._slot = threading.Condition(self._lock)
+        self._outbox: list[Settlement] = []
+        self._outbox_cond = threading.Condition()
+        self._committer_stop = False
+        self._threads: list[threading.Thread] = []
+        self.on_heartbeat: list[Callable[[Consumer], None]] = []
+        self.on_settled: list[Callable[[Sequence[Settlement]], None]] = []
+        self.started_at = time.time()
+        self._inline = False
+        self._loop_thread = 0
+
+    # -- called by pools -----------------------------------------------------------------------
+
+    def job_started(self, job: Job) -> None:
+        """Before a job runs: early ack and STARTED, when asked for."""
+        if not self.executor.acks_late(job):
+            self._queue([Settlement(job.delivery)], release=False)
+        if self.executor.track_started(job):
+            try:
+                self.results.store_result(self.executor.started_record(job))
+            except BrokerError as exc:
+                logger.warning("could not record STARTED for %s: %s", job.message.id, exc)
+
+    def complete(self, settlement: Settlement) -> None:
+        """A delivery is done: queue its settlement and free its pool slot.
+
+        A lone delivery finished in the fetch loop's own thread (an idle solo consumer) is
+        written right here: handing it to the committer thread would only add a wake-up.
+        """
+        if self._inline and threading.get_ident() == self._loop_thread and not self._outbox:
+            self._write([settlement])
+            with self._slot:
+                if settlement.delivery is not None:
+                    self.inflight.pop(settlement.delivery.message_id, None)
+                self._load -= 1
+            for hook in self.on_settled:
+                hook([settlement])
+            return
+        self._queue([settlement], release=True)
+
+    def _queue(self, settlements: list[Settlement], *, release: bool) -> None:
+        with self._outbox_cond:
+            self._outbox.extend(settlements)
+            self._outbox_cond.notify()
+        if release:
+            with self._slot:
+                self._load -= len(settlements)
+                self._slot.notify()
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Consume until :meth:`stop`; then hand back what is left and return."""
+        self._start_thread(self._commit_loop, "committer")
+        self._start_thread(self._heartbeat_loop, "heartbeat")
+        self.pool.start(self)
+        unsubmitted: list[Delivery] = []
+        backoff = 0.1
+        self._loop_thread = threading.get_ident()
+        try:
+            while not self.stopping.is_set():
+                with self._slot:
+                    free = self._fetch_limit() - self._load
+                    if free <= 0:
+                        self._slot.wait(0.5)
+                        continue
+                try:
+                    batch = self.backend.fetch(self.queues, self.name, free, FETCH_BLOCK_S)
+                    backoff = 0.1
+                except ConnectionLost as exc:
+                    logger.warning("broker unreachable (%s); retrying in %.1fs", exc, backoff)
+                    self.stopping.wait(backoff)
+                    backoff = min(BACKOFF_MAX_S, backoff * 2)
+                    continue
+                if not batch:
+                    continue
+                with self._slot:
+                    for d in batch:
+                        self.inflight[d.message_id] = d
+                    self._load += len(batch)
+                self._inline = len(batch) == 1
+                for i, d in enumerate(batch):
+                    if self.stopping.is_set():
+                        unsubmitted.extend(batch[i:])
+                        with self._slot:
+                            self._load -= len(batch) - i
+                        break
+                    self.pool.submit(d)
+        finally:
+            self._shutdown(unsubmitted)
+
+    def _fetch_limit(self) -> int:
+        """How many messages this process may hold now.
+
+        At least the pool's capacity (``worker_prefetch_multiplier`` per slot); more when
+        tasks are short, so that what is held is about ``worker_prefetch_window`` seconds
+        of work. Short tasks then come in large batches (few round trips), while long
+        tasks are never hoarded away from idle workers.
+        """
+        floor = self.pool.capacity
+        avg = self.executor.avg_runtime_s
+        if avg is None or self.prefetch_window_s <= 0:
+            return floor
+        slots = getattr(self.pool, "concurrency", 1)
+        by_time = int(self.prefetch_window_s * slots / max(avg, 1e-6))
+        return max(floor, min(MAX_PREFETCH, by_time))
+
+    def stop(self) -> None:
+        """Stop fetching; the loop hands back what it holds and returns."""
+        self.stopping.set()
+        with self._slot:
+            self._slot.notify_all()
+
+    def _shutdown(self, unsubmitted: list[Delivery]) -> None:
+        unstarted, running = self.pool.shutdown(self.shutdown_timeout_s)
+        give_back = unsubmitted + unstarted
+        self._give_back(give_back, count_delivery=False, what="prefetched")
+        self._give_back(running, count_delivery=True, what="still running at the end of the grace period")
+        with self._outbox_cond:
+            self._committer_stop = True
+            self._outbox_cond.notify()
+        for t in self._threads:
+            t.join(timeout=10)
+
+    def _give_back(self, deliveries: list[Delivery], *, count_delivery: bool, what: str) -> None:
+        if not deliveries:
+            return
+        for attempt in range(5):
+            try:
+                self.backend.requeue(deliveries, count_delivery=count_delivery)
+                break
+            except BrokerError as exc:
+                logger.warning("could not hand back %d message(s) (%s), attempt %d", len(deliveries), exc, attempt + 1)
+                time.sleep(0.2 * (attempt + 1))
+        else:
+            logger.error("%d message(s) stay pending and will be reclaimed after the lease times out",
+                         len(deliveries))
+        logger.info("handed back %d message(s) %s", len(deliveries), what)
+        with self._lock:
+            for d in deliveries:
+                self.inflight.pop(d.message_id, None)
+
+    # -- committer ---------------------------------------------------------------------------
+
+    def _commit_loop(self) -> None:
+        while True:
+            with self._outbox_cond:
+                while not self._outbox and not self._committer_stop:
+                    self._outbox_cond.wait()
+                batch, self._outbox = self._outbox, []
+                if not batch and self._committer_stop:
+                    return
+            self._write(batch)
+            with self._lock:
+                for s in batch:
+                    if s.delivery is not None:
+                        self.inflight.pop(s.delivery.message_id, None)
+            for hook in self.on_settled:
+                try:
+                    hook(batch)
+                except Exception:
+                    logger.exception("settled hook failed")
+
+    def _write(self, batch: list[Settlement]) -> None:
+        """Write settlements, retrying through broker outages; never drops one silently."""
+        backoff = 0.05
+        while True:
+            try:
+                if self.results_inline:
+                    self.backend.settle(batch)
+                else:
+                    self.backend.settle([Settlement(s.delivery, None, s.publish, s.events, s.chord,
+                                                    s.dead_letter_reason) for s in batch])
+                    self.results.settle([Settlement(None, s.result) for s in batch if s.result is not None])
+                return
+            except ConnectionLost as exc:
+                logger.warning("broker unreachable while settling %d task(s) (%s); retrying", len(batch), exc)
+                time.sleep(backoff + random.uniform(0, backoff))
+                backoff = min(BACKOFF_MAX_S, backoff * 2)
+            except BrokerError:
+                if len(batch) == 1:
+                    logger.critical("cannot settle message %s; it will be redelivered after its lease",
+                                    batch[0].delivery.message_id if batch[0].delivery else "-", exc_info=True)
+                    return
+                for s in batch:  # isolate the one that fails
+                    self._write([s])
+                return
+
+    # -- heartbeat ---------------------------------------------------------------------------
+
+    def _heartbeat_loop(self) -> None:
+        next_reclaim = time.monotonic() + random.uniform(0, self.heartbeat_s)
+        while not self._committer_stop:
+            with self._lock:
+                held = list(self.inflight.values())
+            try:
+                if held:
+                    self.backend.refresh_leases(self.name, held)
+                if time.monotonic() >= next_reclaim:
+                    self.backend.reclaim(self.queues, self.lease_s, self.max_deliveries)
+                    next_reclaim = time.monotonic() + self.heartbeat_s
+                for hook in self.on_heartbeat:
+                    hook(self)
+            except ConnectionLost as exc:
+                logger.warning("heartbeat failed: %s", exc)
+            except Exception:
+                logger.critical("heartbeat failed", exc_info=True)
+            with self._outbox_cond:
+                if self._committer_stop:
+                    return
+            self.stopping.wait(self.heartbeat_s) if not self.stopping.is_set() else time.sleep(
+                min(self.heartbeat_s, 0.5))
+
+    def _start_thread(self, target: Callable[[], None], what: str) -> None:
+        def supervised() -> None:
+            try:
+                target()
+            except Exception:
+                logger.critical("%s thread crashed", what, exc_info=True)
+
+        t = threading.Thread(target=supervised, name=f"celeriac-{what}", daemon=True)
+        t.start()
+        self._threads.append(t)

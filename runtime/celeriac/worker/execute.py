@@ -1,0 +1,453 @@
+"""One delivery in, one settlement out: decode, check, call the task, decide what follows.
+
+No I/O here except what a task itself does through ``update_state``: the caller (a
+consumer) fetches deliveries and writes the returned :class:`Settlement` objects. A bad
+message becomes a dead-letter settlement with a reason; it never raises out of here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import random
+import time
+import traceback as tb_module
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from celeriac import serialization, states
+from celeriac.backends.base import Delivery, Outgoing, ResultRecord, Settlement
+from celeriac.errors import (
+    ContentDisallowed,
+    DecodeError,
+    Ignore,
+    NotRegistered,
+    Reject,
+    Retry,
+)
+from celeriac.message import Message, parse_time
+from celeriac.result import EagerResult, exception_to_dict
+from celeriac.task import Context, Task, current_request, pop_request, push_request
+
+if TYPE_CHECKING:
+    from celeriac.app import Celeriac
+
+logger = logging.getLogger("celeriac.worker")
+
+RUNTIME_EWMA_ALPHA = 0.05  #: weight of the newest runtime in the moving average
+
+
+@dataclass
+class Job:
+    """A decoded delivery about to run."""
+
+    delivery: Delivery
+    message: Message
+    task: Task
+    context: Context
+    received: float = field(default_factory=time.time)
+    started: float = 0.0
+
+
+@dataclass
+class Outcome:
+    """What a call produced."""
+
+    state: str
+    value: Any = None
+    exc: BaseException | None = None
+    traceback: str | None = None
+    retry: Retry | None = None
+    reject: Reject | None = None
+
+
+class Executor:
+    """Turns deliveries into settlements for one worker process."""
+
+    def __init__(self, app: Celeriac, *, hostname: str) -> None:
+        self.app = app
+        self.hostname = hostname
+        conf = app.conf
+        self.accept = serialization.accepted(conf.accept_content)
+        self.result_serializer = conf.result_serializer
+        self.events = conf.worker_send_task_events
+        self.track_started_default = conf.task_track_started
+        self.ignore_result_default = conf.task_ignore_result
+        self.acks_late_default = conf.task_acks_late
+        self.processed = 0
+        self.avg_runtime_s: float | None = None
+        """Moving average of task runtime (what the consumer sizes its prefetch by)."""
+        self.log_info = logger.isEnabledFor(logging.INFO)
+        self.log_debug = logger.isEnabledFor(logging.DEBUG)
+
+    # -- decoding and checks -------------------------------------------------------------------
+
+    def begin(self, d: Delivery) -> Job | Settlement:
+        """Decode and check a delivery: a :class:`Job` to run, or a settlement to write now."""
+        try:
+            body = serialization.loads(d.body, d.content_type, self.accept)
+            message = Message.from_dict(body)
+        except ContentDisallowed as exc:
+            return self._reject(d, f"content type not accepted: {exc}")
+        except DecodeError as exc:
+            return self._reject(d, f"malformed message: {exc}")
+        task = self.app.tasks.get(message.task)
+        if task is None:
+            return self._reject(d, f"unknown task {message.task!r} (not registered in this worker)",
+                                message, NotRegistered(message.task))
+        now = time.time()
+        if d.revoked or (d.task_id != message.id and self.app.broker.revoked([message.id])[0]):
+            return self._finish_revoked(d, message, "revoked")
+        if message.expires is not None:
+            expires = parse_time(message.expires, "expires")
+            if expires is not None and expires.timestamp() <= now:
+                return self._finish_revoked(d, message, "expired")
+        if message.eta is not None:
+            eta = parse_time(message.eta, "eta")
+            if eta is not None and eta.timestamp() > now + 0.001:
+                # Published straight to the stream with a future eta (e.g. by another
+                # language): park it in the delayed set rather than hold it here.
+                again = Outgoing(queue=d.queue, task_id=message.id, content_type=d.content_type,
+                                 body=d.body, priority=d.priority or None, eta=eta.timestamp())
+                return Settlement(d, publish=[again])
+        context = Context(
+            id=message.id, task=message.task, args=message.args, kwargs=message.kwargs,
+            retries=message.retries, root_id=message.root_id, parent_id=message.parent_id,
+            group=message.group, group_index=message.group_index, eta=message.eta,
+            expires=message.expires, hostname=self.hostname,
+            delivery_info={"routing_key": d.queue, "queue": d.queue, "priority": message.priority,
+                           "redelivered": d.deliveries > 1, "deliveries": d.deliveries},
+            headers=message.headers, callbacks=message.callbacks, errbacks=message.errbacks,
+            chain=message.chain, chord=message.chord, timelimit=message.timelimit,
+            ignore_result=message.ignore_result, priority=message.priority, reply_to=message.reply_to,
+        )
+        if self.log_info:
+            logger.info("Task %s[%s] received", message.task, message.id)
+            if self.log_debug:
+                logger.debug("Task %s[%s] payload: args=%r kwargs=%r", message.task, message.id,
+                             message.args, message.kwargs)
+        return Job(d, message, task, context, received=now)
+
+    def acks_late(self, job: Job) -> bool:
+        late = job.task.acks_late
+        return self.acks_late_default if late is None else late
+
+    def track_started(self, job: Job) -> bool:
+        track = job.task.track_started
+        return self.track_started_default if track is None else track
+
+    def started_record(self, job: Job) -> ResultRecord:
+        return self._record(job.message, states.STARTED, None, extra={"date_started": repr(time.time())})
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def call(self, job: Job) -> Outcome:
+        """Run a synchronous (or async, in a fresh loop) task; never raises."""
+        token = push_request(job.context)
+        job.started = time.time()
+        task, m = job.task, job.message
+        try:
+            task.before_start(m.id, m.args, m.kwargs)
+            if task.is_async:
+                value = asyncio.run(_as_coroutine(task, m))
+            else:
+                value = task(*m.args, **m.kwargs)
+            return Outcome(states.SUCCESS, value)
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise
+            return self._outcome_of(exc)
+        finally:
+            pop_request(token)
+
+    async def call_async(self, job: Job) -> Outcome:
+        """Run a task on the running loop (sync tasks go to the loop's thread executor)."""
+        token = push_request(job.context)
+        job.started = time.time()
+        task, m = job.task, job.message
+        try:
+            task.before_start(m.id, m.args, m.kwargs)
+            if task.is_async:
+                value = await _as_coroutine(task, m)
+            else:
+                loop = asyncio.get_running_loop()
+                ctx = job.context
+
+                def run_sync() -> Any:
+                    inner = push_request(ctx)
+                    try:
+                        return task(*m.args, **m.kwargs)
+                    finally:
+                        pop_request(inner)
+
+                value = await loop.run_in_executor(None, run_sync)
+            return Outcome(states.SUCCESS, value)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            return self._outcome_of(exc)
+        finally:
+            pop_request(token)
+
+    def _outcome_of(self, exc: BaseException) -> Outcome:
+        if isinstance(exc, Retry):
+            return Outcome(states.RETRY, exc=exc.exc or exc, retry=exc,
+                           traceback=tb_module.format_exc() if exc.exc else None)
+        if isinstance(exc, Reject):
+            return Outcome(states.REJECTED, exc=exc, reject=exc)
+        if isinstance(exc, Ignore):
+            return Outcome(states.IGNORED, exc=exc)
+        return Outcome(states.FAILURE, exc=exc, traceback=tb_module.format_exc())
+
+    # -- settling --------------------------------------------------------------------------------
+
+    def finish(self, job: Job, outcome: Outcome) -> Settlement:
+        """The settlement for a job's outcome (autoretry decided here); runs task hooks."""
+        task, m = job.task, job.message
+        runtime = time.time() - (job.started or job.received)
+        self.processed += 1
+        avg = self.avg_runtime_s
+        self.avg_runtime_s = runtime if avg is None else avg + (runtime - avg) * RUNTIME_EWMA_ALPHA
+        if outcome.state == states.FAILURE and outcome.exc is not None:
+            retry = self._autoretry(job, outcome.exc)
+            if retry is not None:
+                outcome = Outcome(states.RETRY, exc=outcome.exc, retry=retry, traceback=outcome.traceback)
+        if outcome.state == states.SUCCESS:
+            settlement = self._success(job, outcome.value, runtime)
+            _hook(task.on_success, outcome.value, m.id, m.args, m.kwargs)
+        elif outcome.state == states.RETRY and outcome.retry is not None:
+            settlement = self._retry(job, outcome, runtime)
+        elif outcome.state == states.REJECTED and outcome.reject is not None:
+            if outcome.reject.requeue:
+                again = Outgoing(queue=job.delivery.queue, task_id=m.id, content_type=job.delivery.content_type,
+                                 body=job.delivery.body, priority=job.delivery.priority or None)
+                settlement = Settlement(job.delivery, publish=[again])
+            else:
+                settlement = self._reject(job.delivery, f"rejected by the task: {outcome.reject.reason}", m,
+                                          outcome.reject)
+        elif outcome.state == states.IGNORED:
+            settlement = Settlement(job.delivery)
+        else:
+            settlement = self._failure(job, outcome, runtime)
+        if outcome.state != states.IGNORED:
+            value = outcome.value if outcome.state == states.SUCCESS else outcome.exc
+            _hook(task.after_return, outcome.state, value, m.id, m.args, m.kwargs, outcome.traceback)
+        return settlement
+
+    def _success(self, job: Job, value: Any, runtime: float) -> Settlement:
+        m = job.message
+        if self.log_info:
+            logger.info("Task %s[%s] succeeded in %.6fs: %.200r", m.task, m.id, runtime, value)
+        record = None
+        if not (m.ignore_result or job.task.ignore_result):
+            record = self._record(m, states.SUCCESS, value)
+            record.extra["runtime"] = f"{runtime:.6f}"
+            if job.started:
+                record.extra["date_started"] = repr(job.started)
+        settlement = Settlement(job.delivery, result=record)
+        from celeriac.canvas import on_success_followups
+
+        settlement.publish.extend(on_success_followups(self.app, m, value))
+        if self.events:
+            settlement.events.append(self._event("task-succeeded", m, runtime=runtime,
+                                                 result=_short_repr(value)))
+        return settlement
+
+    def _failure(self, job: Job, outcome: Outcome, runtime: float) -> Settlement:
+        m, exc = job.message, outcome.exc
+        assert exc is not None
+        expected = isinstance(exc, job.task.throws) if job.task.throws else False
+        if expected:
+            logger.info("Task %s[%s] raised expected: %r", m.task, m.id, exc)
+        else:
+            logger.error("Task %s[%s] raised unexpected: %r\n%s", m.task, m.id, exc, outcome.traceback or "")
+        record = self._record(m, states.FAILURE, exception_to_dict(exc), traceback=outcome.traceback)
+        settlement = Settlement(job.delivery, result=record)
+        from celeriac.canvas import on_failure_followups
+
+        settlement.publish.extend(on_failure_followups(self.app, m, exc, outcome.traceback))
+        if self.events:
+            settlement.events.append(self._event("task-failed", m, runtime=runtime, exception=repr(exc),
+                                                 traceback=outcome.traceback or ""))
+        _hook(job.task.on_failure, exc, m.id, m.args, m.kwargs, outcome.traceback or "")
+        return settlement
+
+    def _autoretry(self, job: Job, exc: BaseException) -> Retry | None:
+        task = job.task
+        if not task.autoretry_for or not isinstance(exc, task.autoretry_for):
+            return None
+        if task.dont_autoretry_for and isinstance(exc, task.dont_autoretry_for):
+            return None
+        max_retries = task.retry_kwargs.get("max_retries", task.max_retries)
+        if max_retries is not None and job.message.retries >= max_retries:
+            return None
+        if task.retry_backoff:
+            factor = 1.0 if task.retry_backoff is True else float(task.retry_backoff)
+            countdown = min(task.retry_backoff_max, factor * (2 ** job.message.retries))
+            if task.retry_jitter:
+                countdown = random.uniform(0, countdown)
+        else:
+            countdown = float(task.retry_kwargs.get("countdown", task.default_retry_delay))
+        return Retry(exc=exc, when=countdown)
+
+    def _retry(self, job: Job, outcome: Outcome, runtime: float) -> Settlement:
+        m = job.message
+        retry = outcome.retry
+        assert retry is not None
+        when = float(retry.when if retry.when is not None else job.task.default_retry_delay)
+        args = getattr(retry, "args_override", None)
+        kwargs = getattr(retry, "kwargs_override", None)
+        options = getattr(retry, "options", None) or {}
+        queue = options.get("queue") or job.delivery.queue
+        nxt = m.replace(retries=m.retries + 1,
+                        args=m.args if args is None else args,
+                        kwargs=m.kwargs if kwargs is None else kwargs,
+                        eta=dt.datetime.fromtimestamp(time.time() + when, dt.UTC).isoformat() if when > 0 else None,
+                        queue=queue)
+        content_type, body = serialization.dumps(nxt.to_dict(), job.task.serializer or self.app.conf.task_serializer)
+        again = Outgoing(queue=queue, task_id=m.id, content_type=content_type, body=body,
+                         priority=m.priority, eta=time.time() + when if when > 0 else None)
+        exc = outcome.exc
+        logger.info("Task %s[%s] retry %d in %.2fs: %r", m.task, m.id, m.retries + 1, when, exc)
+        meta = exception_to_dict(exc) if exc is not None else None
+        record = self._record(m, states.RETRY, meta, traceback=outcome.traceback)
+        record.retries = m.retries + 1
+        settlement = Settlement(job.delivery, result=record, publish=[again])
+        if self.events:
+            settlement.events.append(self._event("task-retried", m, exception=repr(exc), eta=when))
+        if exc is not None:
+            _hook(job.task.on_retry, exc, m.id, m.args, m.kwargs, outcome.traceback or "")
+        return settlement
+
+    def _finish_revoked(self, d: Delivery, m: Message, why: str) -> Settlement:
+        logger.info("Task %s[%s] %s: not run", m.task, m.id, why)
+        record = self._record(m, states.REVOKED, {"exc_type": "TaskRevokedError",
+                                                  "exc_module": "celeriac.errors", "exc_message": [why]})
+        record.extra["reason"] = why
+        s = Settlement(d, result=record)
+        if self.events:
+            s.events.append(self._event("task-revoked", m, reason=why, expired=why == "expired"))
+        return s
+
+    def _reject(self, d: Delivery, reason: str, m: Message | None = None,
+                exc: BaseException | None = None) -> Settlement:
+        logger.error("Message %s (task id %s) dead-lettered: %s", d.message_id, d.task_id or "?", reason)
+        s = Settlement(d, dead_letter_reason=reason)
+        task_id = m.id if m is not None else d.task_id
+        if task_id:
+            meta = exception_to_dict(exc) if exc is not None else {
+                "exc_type": "DecodeError", "exc_module": "celeriac.errors", "exc_message": [reason]}
+            s.result = ResultRecord(task_id=task_id, status=states.REJECTED, content_type=serialization.JSON,
+                                    result=serialization.dumps(meta, "json")[1], date_done=time.time(),
+                                    task=m.task if m else None, worker=self.hostname, queue=d.queue,
+                                    extra={"reason": reason})
+        if self.events:
+            s.events.append({"type": "task-rejected", "uuid": task_id or "", "hostname": self.hostname,
+                             "timestamp": repr(time.time()), "reason": reason, "queue": d.queue})
+        return s
+
+    def _record(self, m: Message, state: str, value: Any, *, traceback: str | None = None,
+                extra: dict[str, str] | None = None) -> ResultRecord:
+        content_type, payload = serialization.dumps(value, self.result_serializer)
+        return ResultRecord(
+            task_id=m.id, status=state, result=payload, content_type=content_type, traceback=traceback,
+            date_done=time.time() if state in states.READY_STATES else None, task=m.task,
+            worker=self.hostname, retries=m.retries, queue=m.queue, parent_id=m.parent_id,
+            root_id=m.root_id, group=m.group, extra=extra or {},
+        )
+
+    def _event(self, kind: str, m: Message, **fields: Any) -> dict[str, Any]:
+        event: dict[str, Any] = {"type": kind, "uuid": m.id, "name": m.task, "hostname": self.hostname,
+                                 "timestamp": repr(time.time()), "queue": m.queue or ""}
+        for key, value in fields.items():
+            event[key] = value if isinstance(value, str) else repr(value) if isinstance(value, float) else str(value)
+        return event
+
+    # -- whole deliveries ------------------------------------------------------------------------
+
+    def process(self, d: Delivery, on_started: Callable[[Job], None] | None = None) -> Settlement:
+        """Decode, run and settle one delivery synchronously."""
+        job = self.begin(d)
+        if isinstance(job, Settlement):
+            return job
+        if on_started is not None:
+            on_started(job)
+        return self.finish(job, self.call(job))
+
+
+async def _as_coroutine(task: Task, m: Message) -> Any:
+    result = task(*m.args, **m.kwargs)
+    if asyncio.iscoroutine(result):
+        return await result
+    return result
+
+
+def _hook(fn: Callable[..., Any], *args: Any) -> None:
+    try:
+        fn(*args)
+    except Exception:
+        logger.exception("task hook %s failed", getattr(fn, "__qualname__", fn))
+
+
+def _short_repr(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def store_state(task: Task, task_id: str | None, state: str, meta: Any) -> None:
+    """``Task.update_state``: write a state (with meta) right away."""
+    if task_id is None:
+        raise ValueError("update_state() needs a task id outside of a running task")
+    request = current_request()
+    if request is not None and request.is_eager:
+        return
+    app = task.app
+    content_type, payload = serialization.dumps(meta, app.conf.result_serializer)
+    record = ResultRecord(
+        task_id=task_id, status=state, result=payload, content_type=content_type,
+        date_done=time.time() if state in states.READY_STATES else None, task=task.name,
+        worker=request.hostname if request else None, retries=request.retries if request else 0,
+        parent_id=request.parent_id if request else None, root_id=request.root_id if request else None,
+    )
+    app.backend.store_result(record)
+
+
+def run_eagerly(task: Task, args: list[Any], kwargs: dict[str, Any], options: dict[str, Any]) -> EagerResult:
+    """Run a task in the caller, retrying inline as Celery's eager mode does."""
+    from celeriac.message import new_id
+
+    task_id = options.get("task_id") or new_id()
+    retries = int(options.get("retries", 0))
+    propagate = options.get("throw", task.app.conf.task_eager_propagates)
+    parent = current_request()
+    while True:
+        ctx = Context(id=task_id, task=task.name, args=args, kwargs=kwargs, retries=retries, is_eager=True,
+                      root_id=(parent.root_id if parent else None) or task_id,
+                      parent_id=parent.id if parent else None)
+        token = push_request(ctx)
+        try:
+            value = task(*args, **kwargs)
+            if asyncio.iscoroutine(value):
+                value = asyncio.run(value)
+            return EagerResult(task_id, value, states.SUCCESS, app=task.app, task_name=task.name)
+        except Retry as exc:
+            retries += 1
+            args = getattr(exc, "args_override", None) or args
+            kwargs = getattr(exc, "kwargs_override", None) or kwargs
+            continue
+        except Ignore:
+            return EagerResult(task_id, None, states.IGNORED, app=task.app, task_name=task.name)
+        except Exception as exc:
+            if task.autoretry_for and isinstance(exc, task.autoretry_for) and not (
+                task.dont_autoretry_for and isinstance(exc, task.dont_autoretry_for)
+            ) and (task.max_retries is None or retries < task.max_retries):
+                retries += 1
+                continue
+            if propagate:
+                raise
+            return EagerResult(task_id, exc, states.FAILURE, tb_module.format_exc(), app=task.app,
+                               task_name=task.name)
+        finally:
+            pop_request(token)

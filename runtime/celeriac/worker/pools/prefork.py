@@ -1,0 +1,111 @@
+"""The prefork pool: a supervisor process and N child processes, each a whole consumer.
+
+Each child fetches, runs and settles on its own (a solo consumer with its own
+connection), so no task crosses a pipe between processes: the supervisor only starts
+children, forwards signals, replaces children that exit (``max_tasks_per_child``, a
+crash), and hands back the messages a dead child held so they are redelivered at once
+instead of after the lease timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import time
+from collections.abc import Callable, Sequence
+from multiprocessing.process import BaseProcess
+from typing import TYPE_CHECKING
+
+from celeriac.errors import BrokerError
+
+if TYPE_CHECKING:
+    from celeriac.app import Celeriac
+
+logger = logging.getLogger(__name__)
+
+RESTART_BACKOFF_S = 1.0  #: pause before replacing a child that died young
+YOUNG_S = 2.0  #: a child that dies sooner than this after start counts as a crash loop
+
+
+class PreforkSupervisor:
+    """Start and watch ``concurrency`` child processes running ``child_main(name)``."""
+
+    def __init__(self, app: Celeriac, queues: Sequence[str], concurrency: int, *, hostname: str,
+                 child_main: Callable[[str], None], shutdown_timeout_s: float) -> None:
+        self.app = app
+        self.queues = list(queues)
+        self.concurrency = max(1, concurrency)
+        self.hostname = hostname
+        self.child_main = child_main
+        self.shutdown_timeout_s = shutdown_timeout_s
+        self._ctx = multiprocessing.get_context("fork")
+        self._children: dict[int, tuple[BaseProcess, str, float]] = {}
+        self._stopping = False
+        self._forced = False
+        self._seq = 0
+
+    def _spawn(self) -> None:
+        self._seq += 1
+        name = f"{self.hostname}.{os.getpid()}.c{self._seq}"
+        proc = self._ctx.Process(target=self.child_main, args=(name,), name=f"celeriac-child-{self._seq}",
+                                 daemon=False)
+        proc.start()
+        assert proc.pid is not None
+        self._children[proc.pid] = (proc, name, time.monotonic())
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        if self._stopping:
+            self._forced = True
+            logger.warning("second signal: stopping now, handing running tasks back")
+        else:
+            self._stopping = True
+            logger.info("signal %s: stopping (grace %.0fs)", signal.Signals(signum).name, self.shutdown_timeout_s)
+        for proc, _name, _t in list(self._children.values()):
+            if proc.pid is not None and proc.is_alive():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGKILL if self._forced else signal.SIGTERM)
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGQUIT, self._on_signal)
+        for _ in range(self.concurrency):
+            self._spawn()
+        deadline: float | None = None
+        while self._children:
+            if self._stopping and deadline is None:
+                deadline = time.monotonic() + self.shutdown_timeout_s + 2.0
+            if deadline is not None and time.monotonic() > deadline and not self._forced:
+                logger.warning("grace period over: killing %d child(ren)", len(self._children))
+                self._forced = True
+                for proc, _n, _t in self._children.values():
+                    proc.kill()
+            for pid, (proc, name, started) in list(self._children.items()):
+                proc.join(timeout=0)
+                if proc.exitcode is None:
+                    continue
+                del self._children[pid]
+                clean = proc.exitcode == 0
+                if not clean:
+                    logger.error("child %s (pid %d) exited with %s; handing back its messages",
+                                 name, pid, proc.exitcode)
+                self._release(name, count_delivery=not clean)
+                if not self._stopping:
+                    if time.monotonic() - started < YOUNG_S:
+                        time.sleep(RESTART_BACKOFF_S)
+                    self._spawn()
+            time.sleep(0.05)
+        return 0
+
+    def _release(self, consumer: str, *, count_delivery: bool) -> None:
+        """Requeue what a finished child still held (nothing, after a clean exit)."""
+        try:
+            n = self.app.broker.release_consumer(self.queues, consumer, count_delivery=count_delivery)
+        except BrokerError as exc:
+            logger.warning("could not hand back messages of %s (%s); they return after the lease", consumer, exc)
+            return
+        if n:
+            logger.warning("handed back %d message(s) held by %s", n, consumer)

@@ -1,0 +1,27 @@
+"""The solo pool: run each delivery inline in the consumer's thread, one at a time."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from celeriac.backends.base import Delivery
+
+if TYPE_CHECKING:
+    from celeriac.worker.consumer import Consumer
+
+
+class SoloPool:
+    def __init__(self, prefetch: int = 1) -> None:
+        self.capacity = max(1, prefetch)
+        self._consumer: Consumer | None = None
+
+    def start(self, consumer: Consumer) -> None:
+        self._consumer = consumer
+
+    def submit(self, delivery: Delivery) -> None:
+        c = self._consumer
+        assert c is not None
+        c.complete(c.executor.process(delivery, c.job_started))
+
+    def shutdown(self, timeout_s: float) -> tuple[list[Delivery], list[Delivery]]:
+        return [], []

@@ -1,0 +1,69 @@
+"""The threads pool: N threads take deliveries from a local queue (I/O-bound tasks)."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from celeriac.backends.base import Delivery
+
+if TYPE_CHECKING:
+    from celeriac.worker.consumer import Consumer
+
+
+class ThreadPool:
+    def __init__(self, concurrency: int, prefetch_multiplier: int = 1) -> None:
+        self.concurrency = max(1, concurrency)
+        self.capacity = self.concurrency * max(1, prefetch_multiplier)
+        self._queue: queue.SimpleQueue[Delivery | None] = queue.SimpleQueue()
+        self._running: dict[int, Delivery] = {}
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._consumer: Consumer | None = None
+
+    def start(self, consumer: Consumer) -> None:
+        self._consumer = consumer
+        for i in range(self.concurrency):
+            t = threading.Thread(target=self._work, name=f"celeriac-pool-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def _work(self) -> None:
+        c = self._consumer
+        assert c is not None
+        me = threading.get_ident()
+        while True:
+            d = self._queue.get()
+            if d is None:
+                return
+            with self._lock:
+                self._running[me] = d
+            try:
+                settlement = c.executor.process(d, c.job_started)
+            finally:
+                with self._lock:
+                    self._running.pop(me, None)
+            c.complete(settlement)
+
+    def submit(self, delivery: Delivery) -> None:
+        self._queue.put(delivery)
+
+    def shutdown(self, timeout_s: float) -> tuple[list[Delivery], list[Delivery]]:
+        unstarted: list[Delivery] = []
+        while True:
+            try:
+                d = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if d is not None:
+                unstarted.append(d)
+        for _ in self._threads:
+            self._queue.put(None)
+        deadline = time.monotonic() + timeout_s
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            running = list(self._running.values())
+        return unstarted, running

@@ -1,0 +1,142 @@
+"""Wiring of a worker: choose the pool, install signal handlers, run until told to stop.
+
+SIGTERM or SIGINT: stop fetching, give prefetched messages back at once, let running tasks
+finish within ``worker_shutdown_timeout``, hand back what still runs, exit 0. A second
+signal makes it immediate (running tasks are handed back for redelivery).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from celeriac.worker.consumer import Consumer, Pool
+from celeriac.worker.pools.prefork import PreforkSupervisor
+
+if TYPE_CHECKING:
+    from celeriac.app import Celeriac
+
+logger = logging.getLogger(__name__)
+
+POOLS = ("prefork", "threads", "asyncio", "solo")  #: the pools a worker can run
+ASYNCIO_DEFAULT_CONCURRENCY = 100  #: coroutines at once when ``--concurrency`` is not given
+
+
+def _mask(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{'***' if ':' in creds else creds}@{host}"
+    return url
+
+
+class Worker:
+    """A worker process (and, for prefork, its children)."""
+
+    def __init__(self, app: Celeriac, *, queues: Sequence[str] | None = None, pool: str | None = None,
+                 concurrency: int | None = None, hostname: str | None = None,
+                 prefetch_multiplier: int | None = None, shutdown_timeout: float | None = None) -> None:
+        app.check()
+        conf = app.conf
+        self.app = app
+        self.pool_name = pool or conf.worker_pool
+        if self.pool_name not in POOLS:
+            raise ValueError(f"unknown pool {self.pool_name!r}; use one of {', '.join(POOLS)}")
+        default_concurrency = ASYNCIO_DEFAULT_CONCURRENCY if self.pool_name == "asyncio" else (os.cpu_count() or 1)
+        self.concurrency = concurrency or conf.worker_concurrency or default_concurrency
+        if self.pool_name == "solo":
+            self.concurrency = 1
+        self.prefetch = prefetch_multiplier or conf.worker_prefetch_multiplier
+        self.queues = list(queues) if queues else app.router.consumed_queues()
+        self.hostname = hostname or f"celeriac@{socket.gethostname()}"
+        if shutdown_timeout is not None:
+            conf.worker_shutdown_timeout = shutdown_timeout
+        self.consumer: Consumer | None = None
+        self._signals = 0
+
+    def banner(self) -> str:
+        app = self.app
+        tasks = sorted(n for n in app.tasks if not n.startswith("celeriac."))
+        lines = [
+            f"celeriac worker {self.hostname} v{_version()}",
+            f"  app:         {app.main or '__main__'}",
+            f"  broker:      {_mask(app.broker_url)}",
+            f"  results:     {_mask(app.result_url)}",
+            f"  pool:        {self.pool_name} x {self.concurrency} (prefetch x{self.prefetch})",
+            f"  queues:      {', '.join(self.queues)}",
+            f"  tasks:       {', '.join(tasks) or '(none)'}",
+        ]
+        return "\n".join(lines)
+
+    def _make_pool(self) -> Pool:
+        if self.pool_name == "threads":
+            from celeriac.worker.pools.threads import ThreadPool
+
+            return ThreadPool(self.concurrency, self.prefetch)
+        if self.pool_name == "asyncio":
+            from celeriac.worker.pools.asyncio import AsyncioPool
+
+            return AsyncioPool(self.concurrency, self.prefetch)
+        from celeriac.worker.pools.solo import SoloPool
+
+        return SoloPool(self.prefetch)
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        self._signals += 1
+        consumer = self.consumer
+        if consumer is None:
+            raise SystemExit(0)
+        if self._signals == 1:
+            logger.info("signal %s: stopping (grace %.0fs)", signal.Signals(signum).name,
+                        consumer.shutdown_timeout_s)
+        else:
+            logger.warning("second signal: stopping now, handing running tasks back")
+            consumer.shutdown_timeout_s = 0.0
+        consumer.stop()
+
+    def run_consumer(self, name: str | None = None) -> None:
+        """Run one consumer in this process until a signal stops it."""
+        self.consumer = Consumer(self.app, self.queues, self._make_pool(), hostname=self.hostname, name=name)
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        self.app.broker.ensure_queues(self.queues)
+        self.consumer.run()
+
+    def _child_main(self, name: str) -> None:
+        self._signals = 0
+        try:
+            self.run_consumer(name)
+        except Exception:
+            logger.critical("worker child crashed", exc_info=True)
+            sys.exit(1)
+        sys.exit(0)
+
+    def start(self) -> int:
+        """Run until stopped; returns the exit code."""
+        logger.info("%s", self.banner())
+        self.app.import_modules()
+        self.app.broker.ensure_queues(self.queues)
+        if self.pool_name == "prefork":
+            supervisor = PreforkSupervisor(
+                self.app, self.queues, self.concurrency, hostname=self.hostname,
+                child_main=self._child_main, shutdown_timeout_s=self.app.conf.worker_shutdown_timeout,
+            )
+            self.app.close()  # children open their own connections
+            return supervisor.run()
+        self.run_consumer()
+        logger.info("worker stopped")
+        return 0
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("celeriac")
+    except Exception:
+        return "dev"
