@@ -77,4 +77,6 @@ class AsyncioPool:
             fut.cancel()
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=2)
+        if not self._thread.is_alive():
+            self._loop.close()
         return unstarted, running
