@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import types
+import typing
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
@@ -267,41 +268,54 @@ def canonical_name(key: str) -> str:
     raise KeyError(key)
 
 
+def _kind(name: str) -> tuple[str, bool]:
+    """The base kind of a setting (``str``, ``int``, ``float``, ``bool``, ``list``, ``dict``,
+    ``any``) and whether it may be None."""
+    hint = _FIELD_TYPES[name]
+    args = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else ()
+    optional = type(None) in args
+    base = next((a for a in args if a is not type(None)), hint)
+    origin = typing.get_origin(base) or base
+    for kind in (bool, int, float, str, list, dict):
+        if origin is kind:
+            return kind.__name__, optional
+    return "any", True
+
+
 def _coerce(name: str, value: Any) -> Any:
     """Check ``value`` against the field's type, converting the few forms we accept."""
-    hint = _FIELD_TYPES[name]
-    text = str(hint)
+    kind, optional = _kind(name)
     if value is None:
-        if "None" in text or name in ("task_queues", "task_routes"):
+        if optional:
             return None
         raise ConfigurationError(f"setting {name!r} must not be None")
     if name in ("result_expires", "task_time_limit", "task_soft_time_limit") and isinstance(
         value, dt.timedelta
     ):
         return value.total_seconds()
-    if text.startswith("float") or hint is float:
+    if kind == "float":
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
         raise ConfigurationError(f"setting {name!r} must be a number of seconds, got {value!r}")
-    if text.startswith("int") or hint is int:
+    if kind == "int":
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         raise ConfigurationError(f"setting {name!r} must be an integer, got {value!r}")
-    if hint is bool:
+    if kind == "bool":
         if isinstance(value, bool):
             return value
         raise ConfigurationError(f"setting {name!r} must be true or false, got {value!r}")
-    if text.startswith("str") or hint is str:
+    if kind == "str":
         if isinstance(value, str):
             return value
         raise ConfigurationError(f"setting {name!r} must be a string, got {value!r}")
-    if text.startswith("list"):
+    if kind == "list":
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         if isinstance(value, list | tuple | set | frozenset):
             return list(value)
         raise ConfigurationError(f"setting {name!r} must be a list, got {value!r}")
-    if text.startswith("dict"):
+    if kind == "dict":
         if isinstance(value, Mapping):
             return dict(value)
         raise ConfigurationError(f"setting {name!r} must be a mapping, got {value!r}")
@@ -353,23 +367,26 @@ def values_from_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def _parse_env(name: str, raw: str) -> Any:
-    hint = str(_FIELD_TYPES[name])
-    if raw == "" and "None" in hint:
+    kind, optional = _kind(name)
+    if raw == "" and optional:
         return None
-    if hint.startswith("str"):
+    if kind == "str":
         return raw
-    if hint.startswith(("list", "dict")) or name in ("task_queues", "task_routes", "beat_schedule"):
+    if kind in ("list", "dict", "any"):
         if raw.lstrip().startswith(("[", "{")):
-            return json.loads(raw)
+            try:
+                return json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise ConfigurationError(f"setting {name!r} ({ENV_PREFIX}{name.upper()}): bad JSON: {exc}") from None
         return raw
-    if hint.startswith("bool"):
+    if kind == "bool":
         if raw.lower() in ("1", "true", "yes", "on"):
             return True
         if raw.lower() in ("0", "false", "no", "off"):
             return False
         raise ConfigurationError(f"setting {name!r} ({ENV_PREFIX}{name.upper()}): not a boolean: {raw!r}")
     try:
-        return int(raw) if hint.startswith("int") else float(raw)
+        return int(raw) if kind == "int" else float(raw)
     except ValueError:
         raise ConfigurationError(
             f"setting {name!r} ({ENV_PREFIX}{name.upper()}): not a number: {raw!r}"
