@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-FETCH_BLOCK_S = 1.0  #: longest blocking fetch, so a stop request is seen within a second
+FETCH_BLOCK_S = 0.5  #: longest blocking fetch, so a stop request is seen within half a second
 MAX_PREFETCH = 128  #: most messages one process holds, however short its tasks are
 BACKOFF_MAX_S = 5.0  #: longest pause between reconnect attempts
 
@@ -81,6 +81,7 @@ class Consumer:
         self._outbox: list[Settlement] = []
         self._outbox_cond = threading.Condition()
         self._committer_stop = False
+        self._finished = threading.Event()
         self._threads: list[threading.Thread] = []
         self.on_heartbeat: list[Callable[[Consumer], None]] = []
         self.on_settled: list[Callable[[Sequence[Settlement]], None]] = []
@@ -198,6 +199,8 @@ class Consumer:
         with self._outbox_cond:
             self._committer_stop = True
             self._outbox_cond.notify()
+        self._threads[0].join(timeout=30)  # the committer: every settlement written
+        self._finished.set()
         for t in self._threads:
             t.join(timeout=10)
 
@@ -269,7 +272,7 @@ class Consumer:
 
     def _heartbeat_loop(self) -> None:
         next_reclaim = time.monotonic() + random.uniform(0, self.heartbeat_s)
-        while not self._committer_stop:
+        while not self._finished.is_set():
             with self._lock:
                 held = list(self.inflight.values())
             try:
@@ -284,11 +287,8 @@ class Consumer:
                 logger.warning("heartbeat failed: %s", exc)
             except Exception:
                 logger.critical("heartbeat failed", exc_info=True)
-            with self._outbox_cond:
-                if self._committer_stop:
-                    return
-            self.stopping.wait(self.heartbeat_s) if not self.stopping.is_set() else time.sleep(
-                min(self.heartbeat_s, 0.5))
+            if self._finished.wait(self.heartbeat_s):
+                return
 
     def _start_thread(self, target: Callable[[], None], what: str) -> None:
         def supervised() -> None:
