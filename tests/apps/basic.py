@@ -43,3 +43,11 @@ def pid() -> int:
 @app.task
 def fail(message: str) -> None:
     raise ValueError(message)
+
+
+@app.task
+async def async_sleep(seconds: float) -> float:
+    import asyncio
+
+    await asyncio.sleep(seconds)
+    return seconds

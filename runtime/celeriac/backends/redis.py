@@ -466,6 +466,7 @@ class RedisBackend:
             return sorted(m.decode() for m in self.client.smembers(QUEUES_KEY))
 
     def purge(self, queue: str) -> int:
+        self.ensure_queues([queue])
         with _translated("purging"):
             stats = self.queue_stats(queue)
             pipe = self.client.pipeline(transaction=True)
