@@ -56,6 +56,7 @@ def test_worker_without_q_consumes_configured_and_default(redis_url: str, monkey
     for name in ("tasks", "celeryconfig"):
         sys.modules.pop(name, None)
     import tasks
+
     from celeriac.worker.worker import Worker
 
     try:
