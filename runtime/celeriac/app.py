@@ -28,6 +28,7 @@ from celeriac.message import Message, new_id, to_iso
 from celeriac.routing import Router, queues_from
 
 if TYPE_CHECKING:
+    from celeriac.producer import BufferedProducer
     from celeriac.result import AsyncResult
     from celeriac.task import Task
 
@@ -35,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 #: Where the embedded SQLite broker lives when no ``broker_url`` is configured.
 DEFAULT_SQLITE_PATH = os.path.join(os.path.expanduser("~"), ".local", "share", "celeriac", "celeriac.db")
+
+FLUSH_ON_CLOSE_S = 10.0  #: how long ``close()`` waits for buffered messages
 
 _current_app: Celeriac | None = None
 _shared_tasks: list[Callable[[Celeriac], Any]] = []
@@ -82,6 +85,7 @@ class Celeriac:
         self._lock = threading.Lock()
         self._router: Router | None = None
         self._checked = False
+        self._producer: BufferedProducer | None = None
         self.hostname = f"celeriac@{socket.gethostname()}"
         if config_source is not None:
             self.config_from_object(config_source)
@@ -197,6 +201,9 @@ class Celeriac:
         return self.backend is self.broker
 
     def close(self) -> None:
+        if self._producer is not None and self._producer.alive:
+            self._producer.close(FLUSH_ON_CLOSE_S)
+        self._producer = None
         for b in {id(x): x for x in (self._broker, self._results) if x is not None}.values():
             b.close()
         self._broker = self._results = None
@@ -346,7 +353,27 @@ class Celeriac:
         return float(value.timestamp())
 
     def publish(self, messages: Sequence[Outgoing]) -> None:
-        """Publish with the retries of ``task_publish_retry_policy``."""
+        """Publish (through the send buffer when ``task_publish_buffer`` is on)."""
+        if self.conf.task_publish_buffer:
+            producer = self._producer
+            if producer is None or not producer.alive:
+                from celeriac.producer import BufferedProducer
+
+                _ = self.broker  # connect here, not in the sender thread (maybe at exit)
+                producer = self._producer = BufferedProducer(self.publish_now)
+            producer.submit(messages)
+            return
+        self.publish_now(messages)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every buffered message was published (a no-op when not buffering)."""
+        producer = self._producer
+        if producer is None or not producer.alive:
+            return True
+        return producer.flush(timeout)
+
+    def publish_now(self, messages: Sequence[Outgoing]) -> None:
+        """Publish with the retries of ``task_publish_retry_policy``; returns once written."""
         policy = self.conf.task_publish_retry_policy
         retries = int(policy.get("max_retries", 3)) if self.conf.task_publish_retry else 0
         delay = float(policy.get("interval_start", 0.0))

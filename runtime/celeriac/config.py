@@ -81,6 +81,11 @@ class Settings:
     )
     """``max_retries``, ``interval_start``, ``interval_step``, ``interval_max`` (seconds)."""
 
+    task_publish_buffer: bool = False
+    """Return from ``delay()`` before the broker confirmed the write; a sender thread
+    publishes in batches. Much faster for one-by-one producers, but messages still
+    buffered when the process is killed are lost: see ``celeriac.producer``."""
+
     task_queues: Any = None
     """Queues: a dict ``{'add': {'routing_key': 'add'}}``, a list of names or of ``Queue``."""
 

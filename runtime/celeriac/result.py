@@ -150,6 +150,8 @@ class AsyncResult:
             ResultTimeout: not ready within ``timeout`` seconds.
             Exception: the task's own exception (rebuilt) when it failed and ``propagate``.
         """
+        if self._cache is None:
+            self.app.flush(timeout)
         record = self._cache or self.app.backend.wait_result(self.id, timeout)
         if record is None or record.status not in states.READY_STATES:
             raise ResultTimeout(f"task {self.id} not ready after {timeout}s (state {self.state})")
