@@ -23,11 +23,11 @@ def create(url: str, settings: Settings) -> Backend:
 
         return RedisBackend(url, settings)
     if scheme == "sqlite":
-        from celeriac.backends.sqlite import SQLiteBackend  # type: ignore[import-not-found,unused-ignore]
+        from celeriac.backends.sqlite import SQLiteBackend
 
-        return SQLiteBackend(url, settings)  # type: ignore[no-any-return,unused-ignore]
+        return SQLiteBackend(url, settings)
     if scheme == "memory":
-        from celeriac.backends.memory import MemoryBackend  # type: ignore[import-not-found,unused-ignore]
+        from celeriac.backends.memory import MemoryBackend
 
-        return MemoryBackend(url, settings)  # type: ignore[no-any-return,unused-ignore]
+        return MemoryBackend(url, settings)
     raise ConfigurationError(f"setting 'broker_url': unsupported scheme {scheme!r} in {url!r}")

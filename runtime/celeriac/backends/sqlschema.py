@@ -1,0 +1,183 @@
+"""The tables of the embedded SQL transport (``sqlite://`` and ``memory://``) and row mapping.
+
+Kept apart from :mod:`celeriac.backends.sqlite` so that the schema is read in one place,
+like the Redis key space at the top of ``backends/redis.py``. Pure: no connection is
+opened here.
+
+Tables::
+
+    messages   one row per message, ready, delayed or held:
+               id (AUTOINCREMENT: ids are never reused, so a late ack of a message that was
+               handed back cannot delete its new copy), queue, priority (the step, 0/3/6/9),
+               task_id, content_type, body, eta (epoch s; NULL once due and promoted),
+               deliveries (earlier deliveries that counted), lease_owner (the consumer
+               holding it; NULL when ready), lease_until (epoch s: last refresh +
+               worker_lease_timeout), created (epoch s it became ready)
+    results    one row per task id: the ResultRecord fields, ``extra`` as a JSON object
+               (merged on update, as Redis' HSET merges fields), expires (epoch s or NULL)
+    revoked    task_id -> until (epoch s)
+    dead       dead letters: queue, task_id, reason, content_type, body, deliveries, time
+    queues     names of every queue ever published to or consumed
+    events     id, time, data (the event as a JSON object); trimmed to ``events_maxlen``
+
+A message is acked by deleting its row. Handing a message back (requeue, a dead
+consumer's release, reclaim) inserts a copy with a new id at the tail and deletes the
+original, exactly as the Redis transport re-adds a stream entry.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from celeriac.backends.base import DeadLetter, Delivery, ResultRecord
+
+SCHEMA_VERSION = 1  #: bumped when a table changes shape
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue TEXT NOT NULL,
+    priority INTEGER NOT NULL DEFAULT 0,
+    task_id TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    body BLOB NOT NULL,
+    eta REAL,
+    deliveries INTEGER NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    lease_until REAL,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_ready ON messages (queue, priority DESC, id)
+    WHERE eta IS NULL AND lease_owner IS NULL;
+CREATE INDEX IF NOT EXISTS messages_delayed ON messages (queue, eta) WHERE eta IS NOT NULL;
+CREATE INDEX IF NOT EXISTS messages_leased ON messages (queue, lease_until)
+    WHERE lease_owner IS NOT NULL;
+CREATE TABLE IF NOT EXISTS results (
+    task_id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    result BLOB,
+    traceback TEXT,
+    date_done REAL,
+    task TEXT,
+    worker TEXT,
+    retries INTEGER NOT NULL DEFAULT 0,
+    queue TEXT,
+    parent_id TEXT,
+    root_id TEXT,
+    grp TEXT,
+    children TEXT,
+    extra TEXT,
+    expires REAL
+);
+CREATE INDEX IF NOT EXISTS results_expires ON results (expires) WHERE expires IS NOT NULL;
+CREATE TABLE IF NOT EXISTS revoked (task_id TEXT PRIMARY KEY, until REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dead (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    body BLOB NOT NULL,
+    deliveries INTEGER NOT NULL,
+    time REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dead_queue ON dead (queue, id);
+CREATE TABLE IF NOT EXISTS queues (name TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time REAL NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+"""
+
+INSERT_MESSAGE = (
+    "INSERT INTO messages (queue, priority, task_id, content_type, body, eta, created) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+#: Copies held rows to the tail (new ids), raising their delivery count by the 1st parameter.
+COPY_TO_TAIL = (
+    "INSERT INTO messages (queue, priority, task_id, content_type, body, deliveries, created) "
+    "SELECT queue, priority, task_id, content_type, body, deliveries + ?, ? FROM messages "
+    "WHERE id IN ({ids}) AND lease_owner IS NOT NULL ORDER BY id"
+)
+
+UPSERT_RESULT = """
+INSERT INTO results (task_id, status, content_type, result, traceback, date_done, task, worker,
+                     retries, queue, parent_id, root_id, grp, children, extra, expires)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (task_id) DO UPDATE SET
+    status = excluded.status, content_type = excluded.content_type, result = excluded.result,
+    traceback = excluded.traceback, date_done = excluded.date_done, task = excluded.task,
+    worker = excluded.worker, retries = excluded.retries, queue = excluded.queue,
+    parent_id = excluded.parent_id, root_id = excluded.root_id, grp = excluded.grp,
+    children = coalesce(excluded.children, results.children),
+    extra = CASE WHEN excluded.extra IS NULL THEN results.extra
+                 ELSE json_patch(coalesce(results.extra, '{}'), excluded.extra) END,
+    expires = excluded.expires
+"""
+
+RESULT_COLUMNS = (
+    "status, content_type, result, traceback, date_done, task, worker, retries, queue, "
+    "parent_id, root_id, grp, children, extra"
+)
+
+DEAD_COLUMNS = "id, queue, task_id, reason, content_type, body, deliveries, time"
+
+INSERT_EVENT = "INSERT INTO events (time, data) VALUES (?, ?)"
+
+
+def placeholders(n: int) -> str:
+    return ",".join("?" * n)
+
+
+def result_row(record: ResultRecord, expires: float | None) -> tuple[Any, ...]:
+    """The parameters of :data:`UPSERT_RESULT` for one record."""
+    return (
+        record.task_id, record.status, record.content_type, record.result, record.traceback,
+        record.date_done, record.task, record.worker, record.retries, record.queue,
+        record.parent_id, record.root_id, record.group,
+        json.dumps(record.children) if record.children else None,
+        json.dumps(record.extra) if record.extra else None,
+        expires,
+    )
+
+
+def row_to_record(task_id: str, row: sqlite3.Row | tuple[Any, ...] | None) -> ResultRecord | None:
+    """A :class:`ResultRecord` from the :data:`RESULT_COLUMNS` of one row."""
+    if row is None:
+        return None
+    (status, content_type, result, traceback, date_done, task, worker, retries, queue,
+     parent_id, root_id, grp, children, extra) = row
+    return ResultRecord(
+        task_id=task_id, status=status, result=bytes(result) if result is not None else None,
+        content_type=content_type, traceback=traceback or None, date_done=date_done,
+        task=task or None, worker=worker or None, retries=int(retries or 0), queue=queue or None,
+        parent_id=parent_id or None, root_id=root_id or None, group=grp or None,
+        children=json.loads(children) if children else None,
+        extra={str(k): str(v) for k, v in json.loads(extra).items()} if extra else {},
+    )
+
+
+def row_to_delivery(row: tuple[Any, ...], revoked: bool) -> Delivery:
+    """A delivery from ``id, queue, priority, task_id, content_type, body, deliveries``."""
+    mid, queue, priority, task_id, content_type, body, deliveries = row
+    return Delivery(queue=queue, priority=int(priority), message_id=str(mid), task_id=task_id,
+                    content_type=content_type, body=bytes(body), deliveries=int(deliveries) + 1,
+                    revoked=revoked)
+
+
+def row_to_dead(row: tuple[Any, ...]) -> DeadLetter:
+    mid, queue, task_id, reason, content_type, body, deliveries, when = row
+    return DeadLetter(message_id=str(mid), queue=queue, task_id=task_id, reason=reason,
+                      content_type=content_type, body=bytes(body), deliveries=int(deliveries),
+                      time=float(when))
+
+
+def event_json(event: dict[str, Any]) -> str:
+    """An event as stored: a JSON object (values that JSON cannot hold become strings)."""
+    return json.dumps(event, default=str, separators=(",", ":"))
