@@ -18,6 +18,7 @@ Key space (``{q}`` is a queue name, ``{id}`` a task id)::
     celeriac:revoked            zset of revoked task ids (score: epoch ms when forgotten)
     celeriac:events             stream of events (trimmed to about events_maxlen)
     celeriac:worker:{name}      a live worker's description (expires without heartbeats)
+    celeriac:schedules*, celeriac:beat:*   the beat's registry and lease: redis_schedules.py
 
 A message is acked by XACK + XDEL of its entry, so a stream's length is its backlog plus
 what is in flight. Every state change of a finished task (ack, result, follow-up
@@ -51,6 +52,7 @@ from celeriac.backends.base import (
     Settlement,
     priority_step,
 )
+from celeriac.backends.redis_schedules import RedisSchedules
 from celeriac.config import Settings
 from celeriac.errors import BrokerError, ConnectionLost
 
@@ -196,6 +198,7 @@ class RedisBackend:
         self._ensured: set[str] = set()
         self._result_ttl = settings.result_expires
         self._events_maxlen = settings.events_maxlen
+        self._beat = RedisSchedules(self.client, _translated)
 
     # -- producing ---------------------------------------------------------------------------
 
@@ -251,6 +254,18 @@ class RedisBackend:
         )
 
     def fetch(self, queues: Sequence[str], consumer: str, count: int, timeout_s: float) -> list[Delivery]:
+        try:
+            return self._fetch(queues, consumer, count, timeout_s)
+        except BrokerError as exc:
+            if "NOGROUP" not in str(exc) and "no longer exists" not in str(exc):
+                raise
+            # The streams vanished under us (a Redis restarted without persistence, a
+            # FLUSHALL): create the groups again and carry on.
+            logger.warning("consumer groups missing (%s); recreating them", exc)
+            self._ensured.clear()
+            return self._fetch(queues, consumer, count, timeout_s)
+
+    def _fetch(self, queues: Sequence[str], consumer: str, count: int, timeout_s: float) -> list[Delivery]:
         self.ensure_queues(queues)
         keys = fetch_keys(queues)
         streams = keys[1 + len(queues) :]
@@ -515,6 +530,37 @@ class RedisBackend:
             batch.event(event)
         with _translated("emitting events"):
             batch.run(self._scripts["settle"])
+
+    # -- beat (implemented in redis_schedules.py) ---------------------------------------------
+
+    def schedule_put(self, name: str, spec: str) -> None:
+        self._beat.put(name, spec)
+
+    def schedule_delete(self, name: str) -> bool:
+        return self._beat.delete(name)
+
+    def schedule_read(self, names: Sequence[str] | None = None) -> dict[str, tuple[str, str | None]]:
+        return self._beat.read(names)
+
+    def schedule_wait(self, cursor: str, timeout_s: float) -> str:
+        return self._beat.wait(cursor, timeout_s)
+
+    def schedule_commit(self, name: str, *, fence: tuple[str, int] | None, expect_state: str | None,
+                        new_state: str, publish: Sequence[Outgoing] = (), require_enabled: bool = True) -> int:
+        return self._beat.commit(name, fence=fence, expect_state=expect_state, new_state=new_state,
+                                 publish=publish, require_enabled=require_enabled)
+
+    def beat_acquire(self, holder: str, ttl_s: float) -> int | None:
+        return self._beat.acquire(holder, ttl_s)
+
+    def beat_renew(self, holder: str, token: int, ttl_s: float) -> bool:
+        return self._beat.renew(holder, token, ttl_s)
+
+    def beat_release(self, holder: str, token: int) -> None:
+        self._beat.release(holder, token)
+
+    def beat_holder(self) -> str | None:
+        return self._beat.holder()
 
     def close(self) -> None:
         self.client.close()

@@ -147,8 +147,11 @@ class Consumer:
                 try:
                     batch = self.backend.fetch(self.queues, self.name, free, FETCH_BLOCK_S)
                     backoff = 0.1
-                except ConnectionLost as exc:
-                    logger.warning("broker unreachable (%s); retrying in %.1fs", exc, backoff)
+                except BrokerError as exc:
+                    if isinstance(exc, ConnectionLost):
+                        logger.warning("broker unreachable (%s); retrying in %.1fs", exc, backoff)
+                    else:
+                        logger.error("fetch failed (%s); retrying in %.1fs", exc, backoff)
                     self.stopping.wait(backoff)
                     backoff = min(BACKOFF_MAX_S, backoff * 2)
                     continue
