@@ -28,6 +28,7 @@ from celeriac.message import Message, new_id, to_iso
 from celeriac.routing import Router, queues_from
 
 if TYPE_CHECKING:
+    from celeriac.beat.registry import Schedules
     from celeriac.producer import BufferedProducer
     from celeriac.result import AsyncResult
     from celeriac.task import Task
@@ -402,6 +403,13 @@ class Celeriac:
     @property
     def control(self) -> Control:
         return Control(self)
+
+    @property
+    def schedules(self) -> Schedules:
+        """The periodic-task registry in the broker (add/update/pause/remove at run time)."""
+        from celeriac.beat.registry import Schedules
+
+        return Schedules(self)
 
     def get_task(self, name: str) -> Task:
         try:

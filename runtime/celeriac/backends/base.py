@@ -213,5 +213,47 @@ class Backend(Protocol):
     def emit(self, events: Sequence[dict[str, Any]]) -> None:
         ...
 
+    # -- beat: schedule registry, leader lease, fenced fire (see docs/protocol.md) -------------
+    def schedule_put(self, name: str, spec: str) -> None:
+        """Create or replace entry ``name``'s spec (JSON text) and notify waiting beats."""
+
+    def schedule_delete(self, name: str) -> bool:
+        """Remove an entry's spec and state and notify; False when there was none."""
+
+    def schedule_read(self, names: Sequence[str] | None = None) -> dict[str, tuple[str, str | None]]:
+        """``{name: (spec JSON, state JSON or None)}`` of these entries (None: all)."""
+
+    def schedule_wait(self, cursor: str, timeout_s: float) -> str:
+        """Block until the registry changes after ``cursor`` ("" = now) or time runs out.
+
+        Returns the new cursor (equal to ``cursor`` when nothing changed)."""
+
+    def schedule_commit(
+        self,
+        name: str,
+        *,
+        fence: tuple[str, int] | None,
+        expect_state: str | None,
+        new_state: str,
+        publish: Sequence[Outgoing] = (),
+        require_enabled: bool = True,
+    ) -> int:
+        """Atomically publish ``publish`` and store ``new_state``, only if the lease
+        ``fence`` = (holder, token) is still current (None: unfenced) and the stored state
+        is still ``expect_state``. Returns 1 done, 0 state changed, -1 fenced, -2 entry
+        gone, -3 entry paused (with ``require_enabled``)."""
+
+    def beat_acquire(self, holder: str, ttl_s: float) -> int | None:
+        """Take the beat leader lease if free: its new fencing token, or None."""
+
+    def beat_renew(self, holder: str, token: int, ttl_s: float) -> bool:
+        """Extend the lease if ``(holder, token)`` still holds it."""
+
+    def beat_release(self, holder: str, token: int) -> None:
+        """Drop the lease if ``(holder, token)`` holds it."""
+
+    def beat_holder(self) -> str | None:
+        """The current lease value ``"<token> <holder>"`` (None: no leader)."""
+
     def close(self) -> None:
         ...

@@ -40,6 +40,7 @@ from celeriac.backends.base import (
     priority_step,
 )
 from celeriac.backends.sqlconn import POLL_MAX_S, POLL_MIN_S, FileConnections, MemoryConnections
+from celeriac.backends.sqlite_schedules import SQLiteSchedules
 from celeriac.config import Settings
 from celeriac.errors import BrokerError, ConfigurationError, ConnectionLost
 
@@ -78,7 +79,7 @@ def _translated(what: str) -> Iterator[None]:
         raise BrokerError(f"sqlite error while {what}: {exc}") from exc
 
 
-class SQLiteBackend:
+class SQLiteBackend(SQLiteSchedules):
     """Broker and result store in one SQLite database (``sqlite://``)."""
 
     def __init__(self, url: str, settings: Settings) -> None:
