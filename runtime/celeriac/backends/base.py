@@ -139,6 +139,8 @@ class DeadLetter:
     body: bytes
     deliveries: int
     time: float
+    history: tuple[str, ...] = ()
+    """How earlier deliveries ended ("<epoch ms> <holder or 'lease expired'>"), oldest first."""
 
 
 class Backend(Protocol):
