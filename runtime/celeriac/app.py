@@ -259,7 +259,7 @@ class Celeriac:
     ) -> AsyncResult:
         """Publish a task by name (it need not be registered here)."""
         message, outgoing = self.prepare(name, args, kwargs, options, task=self.tasks.get(name))
-        self.publish([outgoing])
+        self.publish([outgoing], once=bool(options.get("task_id")))
         from celeriac.result import AsyncResult
 
         return AsyncResult(message.id, app=self, task_name=name)
@@ -353,8 +353,15 @@ class Celeriac:
             value = value.replace(tzinfo=dt.UTC if self.conf.enable_utc else self.timezone)
         return float(value.timestamp())
 
-    def publish(self, messages: Sequence[Outgoing]) -> None:
-        """Publish (through the send buffer when ``task_publish_buffer`` is on)."""
+    def publish(self, messages: Sequence[Outgoing], *, once: bool = False) -> None:
+        """Publish (through the send buffer when ``task_publish_buffer`` is on).
+
+        ``once``: the task ids were chosen by the caller; a message whose id is already
+        queued, delayed or running (within ``task_dedup_window``) is not enqueued again.
+        """
+        if once and self.conf.task_dedup_window > 0:
+            self.publish_now(messages, once=True)
+            return
         if self.conf.task_publish_buffer:
             producer = self._producer
             if producer is None or not producer.alive:
@@ -373,8 +380,12 @@ class Celeriac:
             return True
         return producer.flush(timeout)
 
-    def publish_now(self, messages: Sequence[Outgoing]) -> None:
-        """Publish with the retries of ``task_publish_retry_policy``; returns once written."""
+    def publish_now(self, messages: Sequence[Outgoing], *, once: bool = False) -> None:
+        """Publish with the retries of ``task_publish_retry_policy``; returns once written.
+
+        After the last retry, raises :class:`ConnectionLost` naming the policy."""
+        window = self.conf.task_dedup_window if once else 0.0
+        publish_once = getattr(self.broker, "publish_once", None) if window > 0 else None
         policy = self.conf.task_publish_retry_policy
         retries = int(policy.get("max_retries", 3)) if self.conf.task_publish_retry else 0
         delay = float(policy.get("interval_start", 0.0))
@@ -383,11 +394,16 @@ class Celeriac:
         attempt = 0
         while True:
             try:
-                self.broker.publish(messages)
+                if publish_once is not None:
+                    publish_once(messages, window)
+                else:
+                    self.broker.publish(messages)
                 return
-            except ConnectionLost:
+            except ConnectionLost as exc:
                 if attempt >= retries:
-                    raise
+                    raise ConnectionLost(f"could not publish {len(messages)} message(s) after {attempt} "
+                                         f"retr{'y' if attempt == 1 else 'ies'} (task_publish_retry_policy): "
+                                         f"{exc}") from exc
                 attempt += 1
                 logger.warning("broker unreachable, retrying publish in %.2fs (%d/%d)", delay, attempt, retries)
                 time.sleep(delay + random.uniform(0, delay / 10 if delay else 0))
@@ -431,10 +447,14 @@ class Control:
         """Revoke tasks: they never start (on any worker) for ``result_expires`` seconds."""
         ids = [task_id] if isinstance(task_id, str) else list(task_id)
         self.app.broker.revoke(ids, self.app.conf.result_expires)
-        if terminate:
-            from celeriac.control import broadcast  # type: ignore[import-not-found,unused-ignore]
-
-            broadcast(self.app, "revoke", {"task_ids": ids, "terminate": True, "signal": signal})
+        # Workers that already fetched the task learn it at once (and stop it if running,
+        # with ``terminate``) from the control channel; see docs/protocol.md.
+        publish = getattr(self.app.broker, "control_publish", None)
+        if publish is not None:
+            publish({"command": "revoke", "task_ids": ids, "terminate": bool(terminate), "signal": signal})
+        elif terminate:
+            raise NotImplementedError(f"revoke(terminate=True) needs a control channel, which the "
+                                      f"{self.app.broker_url.split(':', 1)[0]}:// transport does not have")
 
 
 def _sig_list(value: Any) -> list[dict[str, Any]] | None:
