@@ -235,5 +235,10 @@ def purge(obj: Ctx, queue_names: str, force: bool) -> None:
         click.echo(f"purged {n} message(s) from {q}")
 
 
+from celeriac.beat import cli as _beat_cli  # noqa: E402 (registered after main is defined)
+
+main.add_command(_beat_cli.beat)
+main.add_command(_beat_cli.schedule)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

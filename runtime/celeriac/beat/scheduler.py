@@ -191,6 +191,9 @@ class Beat:
         return next_due
 
     def _handle(self, stored: records.Stored, now: datetime) -> float | None:
+        fence = self.lease.fence
+        if fence is None:  # never commit unfenced from the beat
+            raise _Fenced()
         entry, state = stored.entry, stored.state
         tz = entry.zone(self.app.conf.timezone or "UTC")
         key = records.schedule_key(entry)
@@ -227,7 +230,7 @@ class Beat:
         new = new.evolve(missed_count=new.missed_count + len(missed))
 
         code = self.app.broker.schedule_commit(
-            entry.name, fence=self.lease.fence, expect_state=stored.raw_state,
+            entry.name, fence=fence, expect_state=stored.raw_state,
             new_state=records.state_to_json(new), publish=publish, require_enabled=True,
         )
         if code == _FENCED:
