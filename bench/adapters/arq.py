@@ -30,7 +30,8 @@ class ArqAdapter(Adapter):
         self._loop = asyncio.new_event_loop()
         self._pool = self._loop.run_until_complete(create_pool(arq_app.WorkerSettings.redis_settings))
 
-    def kinds(self, scenario: str) -> Sequence[str]:
+    @classmethod
+    def kinds(cls, scenario: str) -> Sequence[str]:
         if scenario == "enqueue":
             return ("-",)
         return ("2x8",) if scenario in ("throughput", "memory", "latency", "mixed") else ()

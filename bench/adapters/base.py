@@ -10,7 +10,7 @@ adding a system (e.g. ``celeriac``) means adding one module and its task module 
 Contract for an adapter
 -----------------------
 * ``name`` — the system name printed in reports (``"celeriac"`` enables the ratio column).
-* ``kinds(scenario)`` — the worker configurations ("pools") to run for a scenario, e.g.
+* ``kinds(scenario)`` (classmethod) — the worker configurations ("pools") to run for a scenario, e.g.
   ``("prefork", "threads")``; ``()`` skips the scenario. ``enqueue`` and ``reference``
   start no workers, their kind is ignored (return ``("-",)`` for enqueue).
 * ``drain_cap(kind)`` (optional) — fewer tasks for a very slow kind; reported as ``n``.
@@ -86,9 +86,14 @@ class Adapter(abc.ABC):
         self._profiler: subprocess.Popen[bytes] | None = None
 
     # ----- description -------------------------------------------------------------
+    @classmethod
     @abc.abstractmethod
-    def kinds(self, scenario: str) -> Sequence[str]:
-        """Worker configurations to run ``scenario`` with; empty to skip it."""
+    def kinds(cls, scenario: str) -> Sequence[str]:
+        """Worker configurations to run ``scenario`` with; empty to skip it.
+
+        A classmethod: the harness asks it without importing the queue library (which
+        adapters import in ``__init__``, inside the per-run child process).
+        """
 
     def version(self) -> str:
         """The system's version string, for the report."""

@@ -32,7 +32,8 @@ class CeleryAdapter(Adapter):
 
         self._mod = celery_app
 
-    def kinds(self, scenario: str) -> Sequence[str]:
+    @classmethod
+    def kinds(cls, scenario: str) -> Sequence[str]:
         return {
             "enqueue": ("-",),
             "throughput": ("prefork", "threads"),

@@ -27,7 +27,8 @@ class DramatiqAdapter(Adapter):
 
         self._mod = dramatiq_app
 
-    def kinds(self, scenario: str) -> Sequence[str]:
+    @classmethod
+    def kinds(cls, scenario: str) -> Sequence[str]:
         return {
             "enqueue": ("-",),
             "throughput": ("p2t8", "p2t1"),

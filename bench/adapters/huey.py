@@ -26,7 +26,8 @@ class HueyAdapter(Adapter):
 
         self._mod = huey_app
 
-    def kinds(self, scenario: str) -> Sequence[str]:
+    @classmethod
+    def kinds(cls, scenario: str) -> Sequence[str]:
         return {
             "enqueue": ("-",),
             "throughput": ("process-2",),

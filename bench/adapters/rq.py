@@ -39,7 +39,8 @@ class RqAdapter(Adapter):
         self._queue = Queue(QUEUE, connection=self._conn)
         self._tasks = rq_tasks
 
-    def kinds(self, scenario: str) -> Sequence[str]:
+    @classmethod
+    def kinds(cls, scenario: str) -> Sequence[str]:
         return {
             "enqueue": ("-",),
             "throughput": ("fork-x2", "simple-x2", "pool-2"),

@@ -28,7 +28,8 @@ class TaskiqAdapter(Adapter):
         self._loop = asyncio.new_event_loop()
         self._loop.run_until_complete(taskiq_app.broker.startup())
 
-    def kinds(self, scenario: str) -> Sequence[str]:
+    @classmethod
+    def kinds(cls, scenario: str) -> Sequence[str]:
         if scenario == "enqueue":
             return ("-",)
         return ("w2x8",) if scenario in ("throughput", "memory", "latency", "mixed") else ()
