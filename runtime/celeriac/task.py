@@ -260,6 +260,24 @@ class Task:
 
     subtask = signature
 
+    def map(self, it: Any) -> Signature:
+        """One task calling this task's function on each item (Celery's ``task.map``)."""
+        from celeriac.canvas import xmap
+
+        return xmap(self.s(), it, app=self.app)
+
+    def starmap(self, it: Any) -> Signature:
+        """One task calling this task's function with each item unpacked as arguments."""
+        from celeriac.canvas import xstarmap
+
+        return xstarmap(self.s(), it, app=self.app)
+
+    def chunks(self, it: Any, n: int) -> Any:
+        """Split ``it`` into ``starmap`` tasks of ``n`` items each (``.group()`` for the group)."""
+        from celeriac.canvas import chunks
+
+        return chunks(self.s(), it, n, app=self.app)
+
     def AsyncResult(self, task_id: str) -> AsyncResult:
         from celeriac.result import AsyncResult
 

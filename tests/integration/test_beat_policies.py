@@ -10,9 +10,13 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+import redis
+
 from beat_helpers import BeatThread, published, ticks
 from celeriac.backends.base import ResultRecord
 from celeriac.beat import Beat
+from celeriac.beat.scheduler import _Fenced
 from celeriac.schedules import crontab, every
 from helpers import wait_for
 
@@ -182,3 +186,26 @@ def test_two_beats_in_process_fire_each_tick_once(make_app: Any, redis_url: str)
     counts = ticks(redis_url, "fast")
     assert set(counts.values()) == {1}, counts
     assert (a.beat.fired == 0) != (b.beat.fired == 0)  # one leader did it all
+
+
+def test_stale_leader_tick_is_fenced(make_app: Any, redis_url: str) -> None:
+    """A leader whose lease was taken over while it was paused decides to fire, and the
+    broker refuses: nothing is published, and it steps down."""
+    app = make_app()
+    app.schedules.add("e", "tasks.e", every(60))
+    clock = Clock(utc(2026, 1, 1, 12, 0, 0))
+    old = leader(app, clock)
+    old.tick()
+    client = redis.Redis.from_url(redis_url)
+    client.delete("celeriac:beat:lease")  # the lease ran out while `old` was frozen ...
+    client.close()
+    new = leader(make_app("other"), clock)  # ... and another replica took it
+    assert new.lease.token is not None and old.lease.token is not None
+    assert new.lease.token > old.lease.token
+    clock.at(utc(2026, 1, 1, 12, 1, 0))
+    assert old.lease.is_leader  # it still believes it leads
+    with pytest.raises(_Fenced):
+        old.tick()
+    assert published(redis_url) == [] and old.lease.token is None
+    new.tick()
+    assert ticks(redis_url, "e") == {"2026-01-01T12:01:00.000000Z": 1}

@@ -18,6 +18,10 @@ Key space (``{q}`` is a queue name, ``{id}`` a task id)::
     celeriac:revoked            zset of revoked task ids (score: epoch ms when forgotten)
     celeriac:events             stream of events (trimmed to about events_maxlen)
     celeriac:worker:{name}      a live worker's description (expires without heartbeats)
+    celeriac:chord:{group}      hash of a chord's joined header results: index -> "<content
+                                type>\n<value>", plus "failed" -> JSON of the first failure
+    celeriac:chord:{group}:fired  SET NX guard: the callback is published exactly once
+    celeriac:group:{group}      a saved GroupResult (JSON); expires after result_expires
     celeriac:schedules*, celeriac:beat:*   the beat's registry and lease: redis_schedules.py
 
 A message is acked by XACK + XDEL of its entry, so a stream's length is its backlog plus
@@ -44,6 +48,8 @@ import redis
 from celeriac import states
 from celeriac.backends.base import (
     PRIORITY_STEPS,
+    ChordJoin,
+    ChordState,
     DeadLetter,
     Delivery,
     Outgoing,
@@ -85,6 +91,18 @@ def result_key(task_id: str) -> str:
 
 def done_key(task_id: str) -> str:
     return f"{PREFIX}:done:{task_id}"
+
+
+def chord_key(group_id: str) -> str:
+    return f"{PREFIX}:chord:{group_id}"
+
+
+def group_key(group_id: str) -> str:
+    return f"{PREFIX}:group:{group_id}"
+
+
+#: How long a chord's joined results live when results never expire (result_expires 0).
+CHORD_TTL_DEFAULT_S = 7 * 86400
 
 
 def worker_key(name: str) -> str:
@@ -318,6 +336,10 @@ class RedisBackend:
                     batch.ack(d)
             if s.result is not None:
                 batch.result(s.result)
+            for record in s.more_results:
+                batch.result(record)
+            if s.chord is not None:
+                batch.chord(s.chord)
             for message in s.publish:
                 batch.publish(message)
             for event in s.events:
@@ -426,6 +448,27 @@ class RedisBackend:
     def forget(self, task_id: str) -> None:
         with _translated("forgetting a result"):
             self.client.delete(result_key(task_id), done_key(task_id))
+
+    # -- canvas ------------------------------------------------------------------------------
+
+    def get_chord(self, group_id: str) -> ChordState:
+        with _translated("reading a chord's results"):
+            raw = self.client.hgetall(chord_key(group_id))
+        failure = raw.pop(b"failed", None)
+        return ChordState(values={int(k): v for k, v in raw.items()}, failure=failure)
+
+    def save_group(self, group_id: str, payload: bytes) -> None:
+        with _translated("saving a group result"):
+            self.client.set(group_key(group_id), payload, ex=int(self._result_ttl or 0) or None)
+
+    def get_group(self, group_id: str) -> bytes | None:
+        with _translated("reading a group result"):
+            value = self.client.get(group_key(group_id))
+        return bytes(value) if value is not None else None
+
+    def forget_group(self, group_id: str) -> None:
+        with _translated("forgetting a group result"):
+            self.client.delete(group_key(group_id))
 
     # -- revocation, dead letters, stats -------------------------------------------------------
 
@@ -581,6 +624,7 @@ class _Batch:
         self.acks: dict[tuple[str, int], list[str]] = {}
         self.events: list[list[str]] = []
         self.queues: list[str] = []
+        self.chords: list[tuple[Any, ...]] = []
         self.n_acks = 0
 
     def publish(self, m: Outgoing) -> None:
@@ -596,6 +640,18 @@ class _Batch:
             flat.append(k)
             flat.append(v)
         self.results.append((record.task_id, 1 if record.status in states.READY_STATES else 0, flat))
+
+    def chord(self, join: ChordJoin) -> None:
+        callbacks = []
+        for m in join.callback:
+            callbacks.append((m.queue, priority_step(m.priority), m.task_id, m.content_type, m.body,
+                              int(m.eta * 1000) if m.eta is not None else 0))
+            if m.queue not in self.backend._known_queues:
+                self.queues.append(m.queue)
+                self.backend._known_queues.add(m.queue)
+        ttl = int(self.backend._result_ttl or 0) or CHORD_TTL_DEFAULT_S
+        self.chords.append((join.group_id, join.index, join.size, join.result, 1 if join.failed else 0, ttl,
+                            callbacks))
 
     def ack(self, d: Delivery) -> None:
         self.acks.setdefault((d.queue, d.priority), []).append(d.message_id)
@@ -622,6 +678,8 @@ class _Batch:
             payload["acks"] = [(q, step, ids) for (q, step), ids in self.acks.items()]
         if self.events:
             payload["events"] = self.events
+        if self.chords:
+            payload["chords"] = self.chords
         b = self.backend
         return int(script(keys=[], args=[PREFIX, GROUP, int(b._result_ttl or 0), b._events_maxlen,
                                          int(time.time() * 1000), msgpack.packb(payload, use_bin_type=False)]))

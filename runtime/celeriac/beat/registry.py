@@ -87,8 +87,11 @@ class Schedules:
         starting_deadline_s: float | None = None,
         catch_up: str = "once",
         replace: bool = False,
+        source: str = "api",
     ) -> records.Stored:
         """Add an entry (``schedule``: a crontab, every, at, seconds, timedelta or cron string).
+
+        ``source`` is recorded in the spec (``api``; the operator passes ``operator``).
 
         Raises:
             ValueError: for a malformed entry, or an existing name without ``replace=True``.
@@ -102,7 +105,7 @@ class Schedules:
         entry = parse_entry(name, raw)
         if not replace and self.app.broker.schedule_read([name]):
             raise ValueError(f"schedule {name!r} already exists (use update(), or replace=True)")
-        self.app.broker.schedule_put(name, records.entry_to_spec(entry, source="api", now=self._now()))
+        self.app.broker.schedule_put(name, records.entry_to_spec(entry, source=source, now=self._now()))
         return self.get(name)
 
     def update(self, name: str, **changes: Any) -> records.Stored:

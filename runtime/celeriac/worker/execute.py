@@ -112,6 +112,16 @@ class Executor:
                 again = Outgoing(queue=d.queue, task_id=message.id, content_type=d.content_type,
                                  body=d.body, priority=d.priority or None, eta=eta.timestamp())
                 return Settlement(d, publish=[again])
+        chord_error: BaseException | None = None
+        if message.headers:
+            from celeriac.canvas.followups import needs_resolving, resolve
+            from celeriac.errors import ChordError
+
+            if needs_resolving(message):
+                try:  # a chord callback gets its header's results; an errback its request/exc
+                    message = resolve(self.app, message)
+                except ChordError as exc:
+                    chord_error = exc
         context = Context(
             id=message.id, task=message.task, args=message.args, kwargs=message.kwargs,
             retries=message.retries, root_id=message.root_id, parent_id=message.parent_id,
@@ -128,6 +138,9 @@ class Executor:
             if self.log_debug:
                 logger.debug("Task %s[%s] payload: args=%r kwargs=%r", message.task, message.id,
                              message.args, message.kwargs)
+        if chord_error is not None:  # a header task failed: the callback fails instead of running
+            return self.finish(Job(d, message, task, context, received=now),
+                               Outcome(states.FAILURE, exc=chord_error))
         return Job(d, message, task, context, received=now)
 
     def acks_late(self, job: Job) -> bool:
@@ -247,9 +260,9 @@ class Executor:
             if job.started:
                 record.extra["date_started"] = repr(job.started)
         settlement = Settlement(job.delivery, result=record)
-        from celeriac.canvas import on_success_followups
+        from celeriac.canvas.followups import after_success
 
-        settlement.publish.extend(on_success_followups(self.app, m, value))
+        after_success(self.app, m, value, settlement)
         if self.events:
             settlement.events.append(self._event("task-succeeded", m, runtime=runtime,
                                                  result=_short_repr(value)))
@@ -265,9 +278,9 @@ class Executor:
             logger.error("Task %s[%s] raised unexpected: %r\n%s", m.task, m.id, exc, outcome.traceback or "")
         record = self._record(m, states.FAILURE, exception_to_dict(exc), traceback=outcome.traceback)
         settlement = Settlement(job.delivery, result=record)
-        from celeriac.canvas import on_failure_followups
+        from celeriac.canvas.followups import after_failure
 
-        settlement.publish.extend(on_failure_followups(self.app, m, exc, outcome.traceback))
+        after_failure(self.app, m, exc, outcome.traceback, settlement)
         if self.events:
             settlement.events.append(self._event("task-failed", m, runtime=runtime, exception=repr(exc),
                                                  traceback=outcome.traceback or ""))
@@ -327,6 +340,11 @@ class Executor:
                                                   "exc_module": "celeriac.errors", "exc_message": [why]})
         record.extra["reason"] = why
         s = Settlement(d, result=record)
+        if m.chain or m.chord:  # the rest of a chain will not run; a chord fails
+            from celeriac.canvas.followups import after_failure
+            from celeriac.errors import TaskRevokedError
+
+            after_failure(self.app, m, TaskRevokedError(why), None, s, state=states.REVOKED)
         if self.events:
             s.events.append(self._event("task-revoked", m, reason=why, expired=why == "expired"))
         return s

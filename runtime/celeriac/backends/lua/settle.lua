@@ -14,6 +14,8 @@
       dead    = { {queue, step, entry_id, reason}, ... },
       acks    = { {queue, step, {entry_id, ...}}, ... },
       events  = { {field, value, ...}, ... },
+      chords  = { {group_id, index, size, value, failed 0|1, ttl seconds,
+                   { {queue, step, task_id, content_type, body, eta_ms}, ... } (the callback)}, ... },
       queues  = { queue, ... }   -- queue names to add to the known-queues set }
 
   Returns: number of entries acked (an ack of an entry that is no longer held counts 0:
@@ -54,6 +56,33 @@ for _, r in ipairs(batch.results or {}) do
     redis.call('DEL', done)
     redis.call('RPUSH', done, cmsgpack.pack(map))
     if ttl > 0 then redis.call('EXPIRE', done, ttl) end
+  end
+end
+
+-- Chord joins: the header result goes to slot `index` of the chord's hash (idempotent on
+-- redelivery); the last slot filled, or the first failure, publishes the callback once.
+for _, c in ipairs(batch.chords or {}) do
+  local key = prefix .. ':chord:' .. c[1]
+  local size, failed, cttl = tonumber(c[3]), tonumber(c[5]), tonumber(c[6])
+  local complete
+  if failed == 1 then
+    redis.call('HSETNX', key, 'failed', c[4])
+    complete = true
+  else
+    redis.call('HSET', key, tostring(c[2]), c[4])
+    complete = redis.call('HLEN', key) >= size
+  end
+  redis.call('EXPIRE', key, cttl)
+  if complete and redis.call('SET', key .. ':fired', '1', 'NX', 'EX', cttl) then
+    for _, m in ipairs(c[7]) do
+      local queue, step, id, ct, body, eta = m[1], m[2], m[3], m[4], m[5], tonumber(m[6])
+      if eta > 0 and eta > tonumber(now) then
+        redis.call('ZADD', prefix .. ':delayed:' .. queue, eta,
+          tostring(step) .. '\n' .. id .. '\n' .. ct .. '\n' .. body)
+      else
+        redis.call('XADD', stream_key(queue, step), '*', 'id', id, 'content-type', ct, 'body', body)
+      end
+    end
   end
 end
 
