@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from celeriac import states
 from celeriac.app import Celeriac, current_app, shared_task
-from celeriac.canvas import Signature, signature
+from celeriac.canvas import GroupResult, Signature, chain, chord, chunks, group, signature
 from celeriac.result import AsyncResult, EagerResult
 from celeriac.routing import Queue
 from celeriac.task import Task
@@ -19,10 +19,15 @@ __all__ = [
     "Celeriac",
     "Celery",
     "EagerResult",
+    "GroupResult",
     "Queue",
     "Signature",
     "Task",
+    "chain",
+    "chord",
+    "chunks",
     "current_app",
+    "group",
     "shared_task",
     "signature",
     "states",

@@ -82,14 +82,28 @@ class ResultRecord:
 
 @dataclass(frozen=True, slots=True)
 class ChordJoin:
-    """A finished chord header task: count it, and fire the callback on the last one."""
+    """A finished chord header task: store its result at ``index``; the last one in (or the
+    first failure) publishes ``callback``, exactly once (see docs/protocol.md, "Canvas")."""
 
     group_id: str
     index: int
     size: int
     result: bytes
-    """The serialized value to place at ``index`` in the callback's argument list."""
+    """``<content type>\\n<serialized value>`` for slot ``index``; when ``failed``, a JSON
+    description of the failure (task_id, task, index, state, exc, traceback)."""
+    callback: tuple[Outgoing, ...] = ()
+    """The callback message(s), prebuilt by the worker, published when the chord completes."""
     failed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ChordState:
+    """What a chord callback reads before it runs (``Backend.get_chord``)."""
+
+    values: dict[int, bytes]
+    """Header results by index, each ``<content type>\\n<serialized value>``."""
+    failure: bytes | None = None
+    """The first header failure (JSON), if any."""
 
 
 @dataclass(slots=True)
@@ -103,6 +117,8 @@ class Settlement:
     chord: ChordJoin | None = None
     dead_letter_reason: str | None = None
     """When set, the message is moved to the dead-letter stream instead of acked."""
+    more_results: list[ResultRecord] = field(default_factory=list)
+    """Further results to write in the same step (a failed chain's steps that will not run)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +207,20 @@ class Backend(Protocol):
         """Block until the task reaches a ready state (woken, not polled) or time runs out."""
 
     def forget(self, task_id: str) -> None:
+        ...
+
+    # -- canvas ------------------------------------------------------------------------------
+    def get_chord(self, group_id: str) -> ChordState:
+        """The results (and first failure) joined so far by a chord's header tasks."""
+
+    def save_group(self, group_id: str, payload: bytes) -> None:
+        """Store a ``GroupResult`` description (JSON) for ``GroupResult.restore``; expires
+        after ``result_expires``."""
+
+    def get_group(self, group_id: str) -> bytes | None:
+        ...
+
+    def forget_group(self, group_id: str) -> None:
         ...
 
     # -- revocation, dead letters, stats ------------------------------------------------------

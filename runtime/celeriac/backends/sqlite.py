@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 from celeriac import states
 from celeriac.backends import sqlschema as sql
 from celeriac.backends.base import (
+    ChordState,
     DeadLetter,
     Delivery,
     Outgoing,
@@ -235,6 +236,7 @@ class SQLiteBackend(SQLiteSchedules):
                     acks.append(int(d.message_id))
             if s.result is not None:
                 results.append(s.result)
+            results.extend(s.more_results)
             publish.extend(s.publish)
             events.extend(s.events)
         now = time.time()
@@ -369,6 +371,24 @@ class SQLiteBackend(SQLiteSchedules):
     def forget(self, task_id: str) -> None:
         with _translated("forgetting a result"), self.db.write() as conn:
             conn.execute("DELETE FROM results WHERE task_id = ?", (task_id,))
+
+    # -- canvas (chords and saved groups: redis:// only so far) ---------------------------------
+
+    def _canvas_unsupported(self, what: str) -> BrokerError:
+        return BrokerError(f"{self.url.split(':', 1)[0]}:// transport: {what} is not supported yet "
+                           "(use redis://)")
+
+    def get_chord(self, group_id: str) -> ChordState:
+        raise self._canvas_unsupported("chord results")
+
+    def save_group(self, group_id: str, payload: bytes) -> None:
+        raise self._canvas_unsupported("GroupResult.save()")
+
+    def get_group(self, group_id: str) -> bytes | None:
+        raise self._canvas_unsupported("GroupResult.restore()")
+
+    def forget_group(self, group_id: str) -> None:
+        raise self._canvas_unsupported("forgetting a saved group")
 
     # -- revocation, dead letters, stats -------------------------------------------------------
 
