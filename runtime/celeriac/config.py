@@ -126,6 +126,11 @@ class Settings:
     task_max_deliveries: int = 5
     """Deliveries after which a message that keeps crashing its worker is dead-lettered."""
 
+    task_dedup_window: float = 3600.0
+    """Seconds during which publishing a task with an explicit ``task_id`` that is already
+    queued, delayed or running enqueues nothing (the guard is dropped when the task reaches
+    a ready state). 0 disables the guard."""
+
     task_send_sent_event: bool = True
     """Emit a ``task-sent`` event when publishing."""
 
@@ -159,6 +164,10 @@ class Settings:
 
     worker_send_task_events: bool = True
     """Write task and worker events to the events stream."""
+
+    worker_control_enabled: bool = True
+    """Listen on the broker's control channel (``revoke(terminate=True)``, inspect...):
+    one extra connection per worker process."""
 
     worker_metrics_port: int | None = None
     """Port on which the worker serves Prometheus ``/metrics``; None: off."""

@@ -80,6 +80,19 @@ class SoftTimeLimitExceeded(CeleriacError):
     """Raised inside a task when its soft time limit passes, so it can clean up."""
 
 
+class TaskInterrupted(BaseException):  # noqa: N818 (control flow, named like KeyboardInterrupt)
+    """Raised inside a running task by the worker to stop it (not an ``Exception``, so a
+    task's ``except Exception`` does not swallow it); the worker records the outcome."""
+
+
+class Terminated(TaskInterrupted):
+    """``revoke(terminate=True)`` stopped the task: recorded as REVOKED ("terminated")."""
+
+
+class HardTimeLimit(TaskInterrupted):
+    """The hard time limit passed: recorded as FAILURE with :class:`TimeLimitExceeded`."""
+
+
 class WorkerLostError(CeleriacError):
     """The process running the task died."""
 

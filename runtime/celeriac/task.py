@@ -140,7 +140,7 @@ class Task:
         if self.typing:
             self._check_arguments(args or (), kwargs or {})
         message, outgoing = self.app.prepare(self.name, args, kwargs, options, task=self)
-        self.app.publish([outgoing])
+        self.app.publish([outgoing], once=bool(options.get("task_id")))
         from celeriac.result import AsyncResult
 
         return AsyncResult(message.id, app=self.app, task_name=self.name)

@@ -22,6 +22,9 @@ Key space (``{q}`` is a queue name, ``{id}`` a task id)::
                                 type>\n<value>", plus "failed" -> JSON of the first failure
     celeriac:chord:{group}:fired  SET NX guard: the callback is published exactly once
     celeriac:group:{group}      a saved GroupResult (JSON); expires after result_expires
+    celeriac:dedup:{id}         guard of a task published with an explicit id (SET NX EX
+                                task_dedup_window; deleted when the task is ready)
+    celeriac:control            pub/sub channel of control commands (JSON, docs/protocol.md)
     celeriac:schedules*, celeriac:beat:*   the beat's registry and lease: redis_schedules.py
 
 A message is acked by XACK + XDEL of its entry, so a stream's length is its backlog plus
@@ -70,6 +73,7 @@ REVOKED_KEY = f"{PREFIX}:revoked"  #: zset of revoked ids
 QUEUES_KEY = f"{PREFIX}:queues"  #: set of known queue names
 EVENTS_KEY = f"{PREFIX}:events"  #: the events stream
 RECLAIMER = "celeriac-reclaimer"  #: consumer name used while handing back stalled entries
+CONTROL_CHANNEL = f"{PREFIX}:control"  #: pub/sub channel of control commands
 PROMOTE_LIMIT = 1000  #: delayed messages moved per queue per fetch
 
 
@@ -237,6 +241,17 @@ class RedisBackend:
                 batch.publish(message)
             batch.run(self._scripts["settle"])
 
+    def publish_once(self, messages: Sequence[Outgoing], window_s: float) -> None:
+        """Publish each message unless its task id was published (this way) within
+        ``window_s`` seconds and has not reached a ready state since (one round trip)."""
+        if not messages:
+            return
+        batch = _Batch(self)
+        for message in messages:
+            batch.publish(message, dedup_s=max(1, int(window_s)))
+        with _translated("publishing"):
+            batch.run(self._scripts["settle"])
+
     # -- consuming ---------------------------------------------------------------------------
 
     def ensure_queues(self, queues: Iterable[str]) -> None:
@@ -356,7 +371,16 @@ class RedisBackend:
             by_stream[stream_key(d.queue, d.priority)].append(d.message_id)
         with _translated("requeueing"):
             for stream, ids in by_stream.items():
-                self._scripts["requeue"](keys=[stream], args=[GROUP, "1" if count_delivery else "0", *ids])
+                self._requeue(stream, ids, count_delivery=count_delivery, holder="")
+
+    def _requeue(self, stream: str, ids: Sequence[str], *, count_delivery: bool, holder: str) -> int:
+        queue = stream[len(PREFIX) + len(":queue:"):]
+        if queue[-3:-1] == ":p" and queue[-1].isdigit():
+            queue = queue[:-3]
+        return int(self._scripts["requeue"](
+            keys=[stream, dead_key(queue)],
+            args=[GROUP, "1" if count_delivery else "0", self.settings.task_max_deliveries, holder or "-",
+                  int(time.time() * 1000), *ids]))
 
     def refresh_leases(self, consumer: str, deliveries: Sequence[Delivery]) -> None:
         by_stream: dict[str, list[str]] = defaultdict(list)
@@ -381,8 +405,7 @@ class RedisBackend:
                                                          consumername=consumer)
                     ids = [p["message_id"] for p in pending]
                     if ids:
-                        total += int(self._scripts["requeue"](
-                            keys=[stream], args=[GROUP, "1" if count_delivery else "0", *ids]))
+                        total += self._requeue(stream, ids, count_delivery=count_delivery, holder=consumer)
                     self.client.xgroup_delconsumer(stream, GROUP, consumer)
         return total
 
@@ -561,9 +584,58 @@ class RedisBackend:
                             body=f.get(b"body") or b"",
                             deliveries=int(f.get(b"deliveries") or 1),
                             time=int(f.get(b"time") or 0) / 1000,
+                            history=tuple((f.get(b"history") or b"").decode(errors="replace").splitlines()),
                         )
                     )
         return out[:limit]
+
+    def dead_letter_requeue(self, queue: str, message_ids: Sequence[str] | None = None) -> int:
+        """Put dead letters back on their stream (all of ``queue``'s, or these entry ids)
+        with a fresh delivery count; returns how many."""
+        self.ensure_queues([queue])
+        wanted = set(message_ids) if message_ids is not None else None
+        n = 0
+        with _translated("requeueing dead letters"):
+            for eid, f in self.client.xrange(dead_key(queue)):
+                if wanted is not None and eid.decode() not in wanted:
+                    continue
+                stream = (f.get(b"stream") or stream_key(queue).encode()).decode()
+                fields = {k: f[k] for k in (b"id", b"content-type", b"body") if k in f}
+                if b"history" in f:
+                    fields[b"history"] = f[b"history"]
+                pipe = self.client.pipeline(transaction=True)
+                pipe.xadd(stream, fields)
+                pipe.xdel(dead_key(queue), eid)
+                pipe.execute()
+                n += 1
+        return n
+
+    def dead_letter_purge(self, queue: str, message_ids: Sequence[str] | None = None) -> int:
+        """Drop dead letters (all of ``queue``'s, or these entry ids); returns how many."""
+        with _translated("purging dead letters"):
+            if message_ids is None:
+                n = int(self.client.xlen(dead_key(queue)))
+                self.client.delete(dead_key(queue))
+                return n
+            return int(self.client.xdel(dead_key(queue), *message_ids)) if message_ids else 0
+
+    # -- control channel ---------------------------------------------------------------------
+
+    def control_publish(self, message: dict[str, Any]) -> int:
+        """Broadcast a control command (JSON) to every listening worker; returns listeners."""
+        with _translated("publishing a control message"):
+            return int(self.client.publish(CONTROL_CHANNEL, json.dumps(message)))
+
+    def control_subscribe(self) -> ControlSubscription:
+        """A subscription to the control channel (its own connection; close it)."""
+        with _translated("subscribing to the control channel"):
+            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+            try:
+                pubsub.subscribe(CONTROL_CHANNEL)
+            except BaseException:
+                pubsub.close()
+                raise
+        return ControlSubscription(pubsub)
 
     def emit(self, events: Sequence[dict[str, Any]]) -> None:
         if not events:
@@ -609,6 +681,29 @@ class RedisBackend:
         self.client.close()
 
 
+class ControlSubscription:
+    """Control commands as dicts, from a Redis pub/sub subscription."""
+
+    def __init__(self, pubsub: Any) -> None:
+        self.pubsub = pubsub
+
+    def get(self, timeout_s: float) -> dict[str, Any] | None:
+        """The next command, or None after ``timeout_s`` (raises ConnectionLost if cut off)."""
+        with _translated("reading the control channel"):
+            message = self.pubsub.get_message(timeout=timeout_s)
+        if message is None or message.get("type") != "message":
+            return None
+        try:
+            value = json.loads(message["data"])
+        except ValueError:
+            logger.warning("ignoring a control message that is not JSON: %.200r", message["data"])
+            return None
+        return value if isinstance(value, dict) else None
+
+    def close(self) -> None:
+        self.pubsub.close()
+
+
 def _pairs(flat: list[bytes]) -> dict[bytes, bytes]:
     return {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
 
@@ -618,7 +713,7 @@ class _Batch:
 
     def __init__(self, backend: RedisBackend) -> None:
         self.backend = backend
-        self.publishes: list[tuple[str, int, str, str, bytes, int]] = []
+        self.publishes: list[tuple[Any, ...]] = []
         self.results: list[tuple[str, int, list[bytes | str]]] = []
         self.dead: list[tuple[str, int, str, str]] = []
         self.acks: dict[tuple[str, int], list[str]] = {}
@@ -627,9 +722,13 @@ class _Batch:
         self.chords: list[tuple[Any, ...]] = []
         self.n_acks = 0
 
-    def publish(self, m: Outgoing) -> None:
+    def publish(self, m: Outgoing, dedup_s: int = 0) -> None:
         eta_ms = int(m.eta * 1000) if m.eta is not None else 0
-        self.publishes.append((m.queue, priority_step(m.priority), m.task_id, m.content_type, m.body, eta_ms))
+        if dedup_s:
+            self.publishes.append((m.queue, priority_step(m.priority), m.task_id, m.content_type, m.body, eta_ms,
+                                   dedup_s))
+        else:
+            self.publishes.append((m.queue, priority_step(m.priority), m.task_id, m.content_type, m.body, eta_ms))
         if m.queue not in self.backend._known_queues:
             self.queues.append(m.queue)
             self.backend._known_queues.add(m.queue)

@@ -11,6 +11,7 @@ Nothing here knows about Redis: it speaks the :class:`~celeriac.backends.base.Ba
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import random
@@ -18,11 +19,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from celeriac import states
 from celeriac.backends.base import Delivery, Settlement
-from celeriac.errors import BrokerError, ConnectionLost
-from celeriac.worker.execute import Executor, Job
+from celeriac.errors import BrokerError, ConnectionLost, TimeLimitExceeded
+from celeriac.worker.execute import Executor, Job, Outcome
+from celeriac.worker.limits import Interrupter, Watched
 
 if TYPE_CHECKING:
     from celeriac.app import Celeriac
@@ -32,6 +35,7 @@ logger = logging.getLogger(__name__)
 FETCH_BLOCK_S = 0.5  #: longest blocking fetch, so a stop request is seen within half a second
 MAX_PREFETCH = 128  #: most messages one process holds, however short its tasks are
 BACKOFF_MAX_S = 5.0  #: longest pause between reconnect attempts
+EXIT_HARD_LIMIT = 75  #: exit code of a prefork child stopped by a task's hard time limit
 
 
 class Pool(Protocol):
@@ -88,6 +92,24 @@ class Consumer:
         self.started_at = time.time()
         self._inline = False
         self._loop_thread = 0
+        self.hurry = threading.Event()
+        """Set by a second SIGTERM/SIGINT: stop waiting for running tasks."""
+        self._backlog: collections.deque[Delivery] = collections.deque()
+        self.max_tasks: int | None = None
+        """Stop after this many tasks (a prefork child's ``worker_max_tasks_per_child``)."""
+        self.max_memory_kib: int | None = None
+        """Stop once the RSS exceeds this (a prefork child's ``worker_max_memory_per_child``)."""
+        self.exit_on_hard_limit = False
+        """A prefork child: a hard time limit records FAILURE and exits the process."""
+        self._done = 0
+        self._giveback: threading.Thread | None = None
+        self.interrupter = Interrupter(on_hard=self._on_hard_limit)
+        self.executor.interrupter = self.interrupter
+        self.control = conf.worker_control_enabled
+        self.control_handlers: dict[str, Callable[[Consumer, dict[str, Any]], None]] = {
+            "revoke": _control_revoke,
+        }
+        """Commands of the ``celeriac:control`` channel this process obeys (extend freely)."""
 
     # -- called by pools -----------------------------------------------------------------------
 
@@ -107,6 +129,8 @@ class Consumer:
         A lone delivery finished in the fetch loop's own thread (an idle solo consumer) is
         written right here: handing it to the committer thread would only add a wake-up.
         """
+        if self.max_tasks is not None or self.max_memory_kib is not None:
+            self._check_child_limits()
         if self._inline and threading.get_ident() == self._loop_thread and not self._outbox:
             self._write([settlement])
             with self._slot:
@@ -117,6 +141,35 @@ class Consumer:
                 hook([settlement])
             return
         self._queue([settlement], release=True)
+
+    def _check_child_limits(self) -> None:
+        self._done += 1
+        if self.max_tasks is not None and self._done >= self.max_tasks and not self.stopping.is_set():
+            logger.info("%d task(s) done (worker_max_tasks_per_child): this child exits", self._done)
+            self.stop()
+        elif self.max_memory_kib is not None and not self.stopping.is_set():
+            rss = rss_kib()
+            if rss is not None and rss > self.max_memory_kib:
+                logger.warning("RSS %d KiB above worker_max_memory_per_child (%d KiB): this child exits",
+                               rss, self.max_memory_kib)
+                self.stop()
+
+    def _on_hard_limit(self, w: Watched) -> bool:
+        """A hard time limit passed. A prefork child records FAILURE, writes everything it
+        has and exits (the supervisor replaces it); elsewhere the task is interrupted."""
+        job = w.payload
+        if not self.exit_on_hard_limit or not isinstance(job, Job):
+            return False
+        _soft, hard = self.executor.limits(job)
+        exc = TimeLimitExceeded(f"task exceeded its hard time limit ({hard}s); its process was stopped")
+        settlement = self.executor.finish(job, Outcome(states.FAILURE, exc=exc, traceback=None))
+        with self._outbox_cond:
+            batch, self._outbox = self._outbox, []
+        try:
+            self._write([*batch, settlement])
+        finally:
+            logging.shutdown()
+            os._exit(EXIT_HARD_LIMIT)
 
     def _queue(self, settlements: list[Settlement], *, release: bool) -> None:
         with self._outbox_cond:
@@ -133,6 +186,10 @@ class Consumer:
         """Consume until :meth:`stop`; then hand back what is left and return."""
         self._start_thread(self._commit_loop, "committer")
         self._start_thread(self._heartbeat_loop, "heartbeat")
+        if self.control:
+            self.executor.watch_all = True
+            self._start_thread(self._control_loop, "control")
+        self.interrupter.install_main_handler()
         self.pool.start(self)
         unsubmitted: list[Delivery] = []
         backoff = 0.1
@@ -161,15 +218,21 @@ class Consumer:
                     for d in batch:
                         self.inflight[d.message_id] = d
                     self._load += len(batch)
+                    self._backlog.extend(batch)
                 self._inline = len(batch) == 1
-                for i, d in enumerate(batch):
-                    if self.stopping.is_set():
-                        unsubmitted.extend(batch[i:])
-                        with self._slot:
-                            self._load -= len(batch) - i
-                        break
+                while True:
+                    # The backlog is shared with stop(), which hands back what is left at
+                    # once (a solo consumer is still running a task when it is told to stop).
+                    with self._slot:
+                        if not self._backlog or self.stopping.is_set():
+                            break
+                        d = self._backlog.popleft()
                     self.pool.submit(d)
         finally:
+            with self._slot:
+                unsubmitted.extend(self._backlog)
+                self._load -= len(self._backlog)
+                self._backlog.clear()
             self._shutdown(unsubmitted)
 
     def _fetch_limit(self) -> int:
@@ -189,13 +252,31 @@ class Consumer:
         return max(floor, min(MAX_PREFETCH, by_time))
 
     def stop(self) -> None:
-        """Stop fetching; the loop hands back what it holds and returns."""
+        """Stop fetching; the loop hands back what it holds and returns.
+
+        Safe to call from a signal handler: messages fetched but not yet handed to the
+        pool go back to the queue at once from a helper thread, even while this thread
+        is still busy running a task.
+        """
+        first = not self.stopping.is_set()
         self.stopping.set()
+        if first:
+            self._giveback = threading.Thread(target=self._return_backlog, name="celeriac-giveback", daemon=True)
+            self._giveback.start()
+
+    def _return_backlog(self) -> None:
         with self._slot:
+            back = list(self._backlog)
+            self._backlog.clear()
+            self._load -= len(back)
             self._slot.notify_all()
+        self._give_back(back, count_delivery=False, what="prefetched")
 
     def _shutdown(self, unsubmitted: list[Delivery]) -> None:
-        unstarted, running = self.pool.shutdown(self.shutdown_timeout_s)
+        unstarted, running = self.pool.shutdown(0.0 if self.hurry.is_set() else self.shutdown_timeout_s)
+        self.interrupter.stop()
+        if self._giveback is not None:
+            self._giveback.join(timeout=10)
         give_back = unsubmitted + unstarted
         self._give_back(give_back, count_delivery=False, what="prefetched")
         self._give_back(running, count_delivery=True, what="still running at the end of the grace period")
@@ -293,6 +374,47 @@ class Consumer:
             if self._finished.wait(self.heartbeat_s):
                 return
 
+    # -- control channel -------------------------------------------------------------------
+
+    def _control_loop(self) -> None:
+        """Listen on the broker's control channel and run the commands (see docs/protocol.md)."""
+        sub: Any = None
+        backoff = 0.1
+        subscribe = getattr(self.backend, "control_subscribe", None)  # optional transport capability
+        while not self._finished.is_set():
+            try:
+                if subscribe is None:
+                    raise NotImplementedError
+                if sub is None:
+                    sub = subscribe()
+                    backoff = 0.1
+                message = sub.get(0.5)
+            except NotImplementedError:
+                logger.info("this transport has no control channel: revoke(terminate=True) cannot reach "
+                            "this worker")
+                return
+            except BrokerError as exc:
+                logger.warning("control channel lost (%s); resubscribing in %.1fs", exc, backoff)
+                if sub is not None:
+                    _close_quietly(sub)
+                    sub = None
+                self._finished.wait(backoff)
+                backoff = min(BACKOFF_MAX_S, backoff * 2)
+                continue
+            if message is not None:
+                self.on_control(message)
+        if sub is not None:
+            _close_quietly(sub)
+
+    def on_control(self, message: dict[str, Any]) -> None:
+        handler = self.control_handlers.get(str(message.get("command", "")))
+        if handler is None:
+            return
+        try:
+            handler(self, message)
+        except Exception:
+            logger.exception("control command %r failed", message.get("command"))
+
     def _start_thread(self, target: Callable[[], None], what: str) -> None:
         def supervised() -> None:
             try:
@@ -303,3 +425,33 @@ class Consumer:
         t = threading.Thread(target=supervised, name=f"celeriac-{what}", daemon=True)
         t.start()
         self._threads.append(t)
+
+
+def _control_revoke(consumer: Consumer, message: dict[str, Any]) -> None:
+    """``{"command": "revoke", "task_ids": [...], "terminate": bool, "signal": name}``."""
+    ids = [str(i) for i in message.get("task_ids") or []]
+    executor = consumer.executor
+    executor.revoked_ids.update(ids)
+    if len(executor.revoked_ids) > 100_000:  # bounded; the broker's revoked set stays the reference
+        executor.revoked_ids = set(ids)
+    if message.get("terminate"):
+        for task_id in ids:
+            if executor.terminate(task_id):
+                logger.warning("task %s terminated (revoke with terminate)", task_id)
+
+
+def _close_quietly(sub: Any) -> None:
+    try:
+        sub.close()
+    except Exception:
+        logger.debug("closing the control subscription failed", exc_info=True)
+
+
+def rss_kib() -> int | None:
+    """This process's resident set size in KiB (Linux), None where unknown."""
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * (os.sysconf("SC_PAGE_SIZE") // 1024)

@@ -17,19 +17,25 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from celeriac import serialization, states
+from celeriac import serialization, signals, states
 from celeriac.backends.base import Delivery, Outgoing, ResultRecord, Settlement
 from celeriac.errors import (
     ContentDisallowed,
     DecodeError,
+    HardTimeLimit,
     Ignore,
     NotRegistered,
     Reject,
     Retry,
+    SoftTimeLimitExceeded,
+    Terminated,
+    TimeLimitExceeded,
 )
 from celeriac.message import Message, parse_time
 from celeriac.result import EagerResult, exception_to_dict
 from celeriac.task import Context, Task, current_request, pop_request, push_request
+from celeriac.worker.limits import Interrupter, Watched
+from celeriac.worker.rate_limit import RateLimiter
 
 if TYPE_CHECKING:
     from celeriac.app import Celeriac
@@ -49,6 +55,8 @@ class Job:
     context: Context
     received: float = field(default_factory=time.time)
     started: float = 0.0
+    watched: Watched | None = None
+    """Set while the task runs under a time limit (or may be terminated)."""
 
 
 @dataclass
@@ -81,6 +89,18 @@ class Executor:
         """Moving average of task runtime (what the consumer sizes its prefetch by)."""
         self.log_info = logger.isEnabledFor(logging.INFO)
         self.log_debug = logger.isEnabledFor(logging.DEBUG)
+        self.time_limit = conf.task_time_limit
+        self.soft_time_limit = conf.task_soft_time_limit
+        self.default_rate_limit = conf.task_default_rate_limit
+        self.limiter = RateLimiter()
+        self.interrupter: Interrupter | None = None
+        """Set by the consumer: stops tasks at their time limits or on terminate."""
+        self.watch_all = False
+        """Track every running task (so that ``revoke(terminate=True)`` can reach it)."""
+        self.revoked_ids: set[str] = set()
+        """Ids revoked since this process started (control messages): caught before start
+        even when fetched before the revocation."""
+        self._async_running: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], list[str]]] = {}
 
     # -- decoding and checks -------------------------------------------------------------------
 
@@ -98,7 +118,8 @@ class Executor:
             return self._reject(d, f"unknown task {message.task!r} (not registered in this worker)",
                                 message, NotRegistered(message.task))
         now = time.time()
-        if d.revoked or (d.task_id != message.id and self.app.broker.revoked([message.id])[0]):
+        if d.revoked or (self.revoked_ids and message.id in self.revoked_ids) or (
+                d.task_id != message.id and self.app.broker.revoked([message.id])[0]):
             return self._finish_revoked(d, message, "revoked")
         if message.expires is not None:
             expires = parse_time(message.expires, "expires")
@@ -111,6 +132,15 @@ class Executor:
                 # language): park it in the delayed set rather than hold it here.
                 again = Outgoing(queue=d.queue, task_id=message.id, content_type=d.content_type,
                                  body=d.body, priority=d.priority or None, eta=eta.timestamp())
+                return Settlement(d, publish=[again])
+        rate = task.rate_limit or self.default_rate_limit
+        if rate:
+            wait = self.limiter.acquire(message.task, rate)
+            if wait > 0:
+                # Over its rate: back to the delayed set for when a token is due; other
+                # task types keep running meanwhile.
+                again = Outgoing(queue=d.queue, task_id=message.id, content_type=d.content_type,
+                                 body=d.body, priority=d.priority or None, eta=now + wait)
                 return Settlement(d, publish=[again])
         chord_error: BaseException | None = None
         if message.headers:
@@ -156,34 +186,65 @@ class Executor:
 
     # -- running ---------------------------------------------------------------------------------
 
+    def limits(self, job: Job) -> tuple[float | None, float | None]:
+        """(soft, hard) time limits of a job in seconds: the message's, else the worker's."""
+        hard, soft = job.message.timelimit if job.message.timelimit else (None, None)
+        return (soft if soft is not None else self.soft_time_limit,
+                hard if hard is not None else self.time_limit)
+
     def call(self, job: Job) -> Outcome:
         """Run a synchronous (or async, in a fresh loop) task; never raises."""
         token = push_request(job.context)
         job.started = time.time()
         task, m = job.task, job.message
+        interrupter = self.interrupter
         try:
-            task.before_start(m.id, m.args, m.kwargs)
-            if task.is_async:
-                value = asyncio.run(_as_coroutine(task, m))
-            else:
-                value = task(*m.args, **m.kwargs)
+            if interrupter is not None:
+                soft, hard = self.limits(job)
+                if soft or hard or self.watch_all:
+                    job.watched = interrupter.watch(m.id, soft_s=soft, hard_s=hard)
+                    job.watched.payload = job
+            try:
+                if signals.task_prerun.receivers:
+                    signals.task_prerun.send(task, task_id=m.id, task=task, args=m.args, kwargs=m.kwargs)
+                task.before_start(m.id, m.args, m.kwargs)
+                if task.is_async:
+                    value = asyncio.run(_as_coroutine(task, m))
+                else:
+                    value = task(*m.args, **m.kwargs)
+            finally:
+                if job.watched is not None and interrupter is not None:
+                    interrupter.unwatch(job.watched)
             return Outcome(states.SUCCESS, value)
         except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt | SystemExit):
                 raise
-            return self._outcome_of(exc)
+            return self._outcome_of(exc, job)
         finally:
             pop_request(token)
+
+    def terminate(self, task_id: str) -> bool:
+        """Stop a running task of this process (``revoke(terminate=True)``); False if not here."""
+        running = self._async_running.get(task_id)
+        if running is not None:
+            loop, fut, why = running
+            why.append("terminated")
+            loop.call_soon_threadsafe(fut.cancel)
+            return True
+        return self.interrupter is not None and self.interrupter.terminate(task_id)
 
     async def call_async(self, job: Job) -> Outcome:
         """Run a task on the running loop (sync tasks go to the loop's thread executor)."""
         token = push_request(job.context)
         job.started = time.time()
         task, m = job.task, job.message
+        why: list[str] = []
         try:
+            if signals.task_prerun.receivers:
+                signals.task_prerun.send(task, task_id=m.id, task=task, args=m.args, kwargs=m.kwargs)
             task.before_start(m.id, m.args, m.kwargs)
             if task.is_async:
-                value = await _as_coroutine(task, m)
+                value = await self._limited(job, why)
             else:
                 loop = asyncio.get_running_loop()
                 ctx = job.context
@@ -198,13 +259,48 @@ class Executor:
                 value = await loop.run_in_executor(None, run_sync)
             return Outcome(states.SUCCESS, value)
         except asyncio.CancelledError:
-            raise
+            if not why:
+                raise
+            exc = {"soft": SoftTimeLimitExceeded, "hard": HardTimeLimit}.get(why[-1], Terminated)()
+            return self._outcome_of(exc, job)
         except Exception as exc:
-            return self._outcome_of(exc)
+            return self._outcome_of(exc, job)
         finally:
             pop_request(token)
 
-    def _outcome_of(self, exc: BaseException) -> Outcome:
+    async def _limited(self, job: Job, why: list[str]) -> Any:
+        """Await an async task as a cancellable future: limits and terminate cancel it
+        (the coroutine sees ``CancelledError`` and may clean up)."""
+        loop = asyncio.get_running_loop()
+        fut = asyncio.ensure_future(_as_coroutine(job.task, job.message))
+        key = job.message.id
+        self._async_running[key] = (loop, fut, why)
+        soft, hard = self.limits(job)
+        timers = []
+
+        def expire(kind: str) -> None:
+            if not fut.done():
+                logger.warning("task %s: %s time limit exceeded", key, kind)
+                why.append(kind)
+                fut.cancel()
+
+        for kind, limit in (("soft", soft), ("hard", hard)):
+            if limit:
+                timers.append(loop.call_later(limit, expire, kind))
+        try:
+            return await fut
+        finally:
+            for t in timers:
+                t.cancel()
+            self._async_running.pop(key, None)
+
+    def _outcome_of(self, exc: BaseException, job: Job | None = None) -> Outcome:
+        if isinstance(exc, Terminated):
+            return Outcome(states.REVOKED, exc=exc)
+        if isinstance(exc, HardTimeLimit):
+            _soft, hard = self.limits(job) if job is not None else (None, None)
+            exc = TimeLimitExceeded(f"task exceeded its hard time limit ({hard}s)")
+            return Outcome(states.FAILURE, exc=exc, traceback=tb_module.format_exc())
         if isinstance(exc, Retry):
             return Outcome(states.RETRY, exc=exc.exc or exc, retry=exc,
                            traceback=tb_module.format_exc() if exc.exc else None)
@@ -230,8 +326,14 @@ class Executor:
         if outcome.state == states.SUCCESS:
             settlement = self._success(job, outcome.value, runtime)
             _hook(task.on_success, outcome.value, m.id, m.args, m.kwargs)
+            if signals.task_success.receivers:
+                signals.task_success.send(task, result=outcome.value)
         elif outcome.state == states.RETRY and outcome.retry is not None:
             settlement = self._retry(job, outcome, runtime)
+            if signals.task_retry.receivers:
+                signals.task_retry.send(task, request=job.context, reason=outcome.exc, einfo=outcome.traceback)
+        elif outcome.state == states.REVOKED:
+            settlement = self._finish_revoked(job.delivery, m, "terminated")
         elif outcome.state == states.REJECTED and outcome.reject is not None:
             if outcome.reject.requeue:
                 again = Outgoing(queue=job.delivery.queue, task_id=m.id, content_type=job.delivery.content_type,
@@ -247,6 +349,10 @@ class Executor:
         if outcome.state != states.IGNORED:
             value = outcome.value if outcome.state == states.SUCCESS else outcome.exc
             _hook(task.after_return, outcome.state, value, m.id, m.args, m.kwargs, outcome.traceback)
+        if signals.task_postrun.receivers:
+            signals.task_postrun.send(task, task_id=m.id, task=task, args=m.args, kwargs=m.kwargs,
+                                      retval=outcome.value if outcome.state == states.SUCCESS else outcome.exc,
+                                      state=outcome.state)
         return settlement
 
     def _success(self, job: Job, value: Any, runtime: float) -> Settlement:
@@ -285,6 +391,9 @@ class Executor:
             settlement.events.append(self._event("task-failed", m, runtime=runtime, exception=repr(exc),
                                                  traceback=outcome.traceback or ""))
         _hook(job.task.on_failure, exc, m.id, m.args, m.kwargs, outcome.traceback or "")
+        if signals.task_failure.receivers:
+            signals.task_failure.send(job.task, task_id=m.id, exception=exc, args=m.args, kwargs=m.kwargs,
+                                      traceback=outcome.traceback, einfo=outcome.traceback)
         return settlement
 
     def _autoretry(self, job: Job, exc: BaseException) -> Retry | None:

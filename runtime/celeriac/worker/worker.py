@@ -97,11 +97,18 @@ class Worker:
         else:
             logger.warning("second signal: stopping now, handing running tasks back")
             consumer.shutdown_timeout_s = 0.0
+            consumer.hurry.set()
         consumer.stop()
 
-    def run_consumer(self, name: str | None = None) -> None:
-        """Run one consumer in this process until a signal stops it."""
+    def run_consumer(self, name: str | None = None, *, child: bool = False) -> None:
+        """Run one consumer in this process until a signal stops it (``child``: a prefork child)."""
         self.consumer = Consumer(self.app, self.queues, self._make_pool(), hostname=self.hostname, name=name)
+        if child:
+            conf = self.app.conf
+            self.consumer.max_tasks = conf.worker_max_tasks_per_child
+            self.consumer.max_memory_kib = conf.worker_max_memory_per_child
+            self.consumer.exit_on_hard_limit = True
+            self.consumer.executor.limiter.share = 1.0 / self.concurrency
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         self.app.broker.ensure_queues(self.queues)
@@ -110,7 +117,7 @@ class Worker:
     def _child_main(self, name: str) -> None:
         self._signals = 0
         try:
-            self.run_consumer(name)
+            self.run_consumer(name, child=True)
         except Exception:
             logger.critical("worker child crashed", exc_info=True)
             sys.exit(1)

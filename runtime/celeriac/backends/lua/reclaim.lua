@@ -24,9 +24,12 @@ for i = 1, n do
     if fields then
       local deliveries = 1
       local copy = {}
+      local history = ARGV[7] .. ' lease expired'
       for f = 1, #fields, 2 do
         if fields[f] == 'deliveries' then
           deliveries = tonumber(fields[f + 1]) + 1
+        elseif fields[f] == 'history' then
+          history = fields[f + 1] .. '\n' .. history
         else
           copy[#copy + 1] = fields[f]
           copy[#copy + 1] = fields[f + 1]
@@ -34,6 +37,8 @@ for i = 1, n do
       end
       copy[#copy + 1] = 'deliveries'
       copy[#copy + 1] = tostring(deliveries)
+      copy[#copy + 1] = 'history'
+      copy[#copy + 1] = history
       if deliveries >= max_deliveries then
         copy[#copy + 1] = 'reason'
         copy[#copy + 1] = 'delivered ' .. deliveries .. ' times without being acknowledged (worker lost each time)'

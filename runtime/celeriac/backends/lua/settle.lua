@@ -9,7 +9,8 @@
   KEYS: none (the key names are built from the prefix below; single-node Redis)
   ARGV[1] key prefix ("celeriac"), ARGV[2] consumer group, ARGV[3] result ttl seconds
   (0: keep), ARGV[4] events maxlen, ARGV[5] now (epoch ms), ARGV[6] msgpack batch:
-    { publish = { {queue, step, task_id, content_type, body, eta_ms (0: now)}, ... },
+    { publish = { {queue, step, task_id, content_type, body, eta_ms (0: now)
+                   [, dedup seconds: publish only if the task id is not already guarded]}, ... },
       results = { {task_id, ready 0|1, {field, value, ...}}, ... },
       dead    = { {queue, step, entry_id, reason}, ... },
       acks    = { {queue, step, {entry_id, ...}}, ... },
@@ -32,7 +33,10 @@ end
 
 for _, m in ipairs(batch.publish or {}) do
   local queue, step, id, ct, body, eta = m[1], m[2], m[3], m[4], m[5], tonumber(m[6])
-  if eta > 0 and eta > tonumber(now) then
+  local dedup = tonumber(m[7] or 0)
+  if dedup > 0 and not redis.call('SET', prefix .. ':dedup:' .. id, '1', 'NX', 'EX', dedup) then
+    -- the same task id is already queued, delayed or running: enqueue nothing
+  elseif eta > 0 and eta > tonumber(now) then
     redis.call('ZADD', prefix .. ':delayed:' .. queue, eta,
       tostring(step) .. '\n' .. id .. '\n' .. ct .. '\n' .. body)
   else
@@ -53,7 +57,7 @@ for _, r in ipairs(batch.results or {}) do
     local map = {}
     for i = 1, #fields, 2 do map[fields[i]] = fields[i + 1] end
     local done = prefix .. ':done:' .. id
-    redis.call('DEL', done)
+    redis.call('DEL', done, prefix .. ':dedup:' .. id)
     redis.call('RPUSH', done, cmsgpack.pack(map))
     if ttl > 0 then redis.call('EXPIRE', done, ttl) end
   end

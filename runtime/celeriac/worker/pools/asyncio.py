@@ -70,7 +70,8 @@ class AsyncioPool:
         self._closing = True
         unstarted = list(self._waiting.values())
         deadline = time.monotonic() + timeout_s
-        while self._running and time.monotonic() < deadline:
+        hurry = self._consumer.hurry if self._consumer is not None else None
+        while self._running and time.monotonic() < deadline and not (hurry is not None and hurry.is_set()):
             time.sleep(0.05)
         running = list(self._running.values())
         for fut in list(self._futures):

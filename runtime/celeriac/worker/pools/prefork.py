@@ -20,6 +20,7 @@ from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING
 
 from celeriac.errors import BrokerError
+from celeriac.worker.consumer import EXIT_HARD_LIMIT
 
 if TYPE_CHECKING:
     from celeriac.app import Celeriac
@@ -89,12 +90,17 @@ class PreforkSupervisor:
                     continue
                 del self._children[pid]
                 clean = proc.exitcode == 0
-                if not clean:
+                if proc.exitcode == EXIT_HARD_LIMIT:
+                    logger.warning("child %s (pid %d) stopped by a task's hard time limit; replacing it",
+                                   name, pid)
+                elif not clean:
                     logger.error("child %s (pid %d) exited with %s; handing back its messages",
                                  name, pid, proc.exitcode)
-                self._release(name, count_delivery=not clean)
+                # A crash counts as a delivery of what the child held (poison messages end
+                # in the dead-letter stream); a clean or time-limited exit does not.
+                self._release(name, count_delivery=not clean and proc.exitcode != EXIT_HARD_LIMIT)
                 if not self._stopping:
-                    if time.monotonic() - started < YOUNG_S:
+                    if not clean and time.monotonic() - started < YOUNG_S:
                         time.sleep(RESTART_BACKOFF_S)
                     self._spawn()
             time.sleep(0.05)

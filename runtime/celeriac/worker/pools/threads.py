@@ -62,8 +62,10 @@ class ThreadPool:
         for _ in self._threads:
             self._queue.put(None)
         deadline = time.monotonic() + timeout_s
+        hurry = self._consumer.hurry if self._consumer is not None else None
         for t in self._threads:
-            t.join(max(0.0, deadline - time.monotonic()))
+            while t.is_alive() and time.monotonic() < deadline and not (hurry is not None and hurry.is_set()):
+                t.join(min(0.1, max(0.0, deadline - time.monotonic())))
         with self._lock:
             running = list(self._running.values())
         return unstarted, running

@@ -1,0 +1,187 @@
+"""Stopping running tasks: soft and hard time limits and ``revoke(terminate=True)``.
+
+One watchdog thread per worker process keeps the deadlines of the running tasks that have
+limits and, when one passes, raises an exception *inside* the task's thread:
+
+* the main thread (solo pool, prefork children) gets a real signal (``SIGUSR2`` sent with
+  ``pthread_kill``) whose handler raises, so even a blocking ``time.sleep`` or socket
+  read is interrupted;
+* any other thread (threads pool) gets an asynchronous exception
+  (``PyThreadState_SetAsyncExc``), delivered at its next Python bytecode: a thread blocked
+  in one long C call sees it only when that call returns (best effort, documented).
+
+The hard limit of a prefork child does not rely on the task at all: the watchdog calls
+``on_hard`` (which records FAILURE and exits the child; the supervisor replaces it).
+
+Tasks without limits cost nothing: the thread starts on the first ``watch``. This module
+does no I/O and knows nothing about transports or pools.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import heapq
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from celeriac.errors import HardTimeLimit, SoftTimeLimitExceeded, Terminated
+
+logger = logging.getLogger(__name__)
+
+INTERRUPT_SIGNAL = signal.SIGUSR2  #: the signal that carries an interruption to the main thread
+
+
+@dataclass
+class Watched:
+    """A running task with limits (or that may be terminated)."""
+
+    key: str
+    """The task id."""
+    ident: int
+    """The thread running it."""
+    soft_at: float | None = None
+    hard_at: float | None = None
+    fired: list[type[BaseException]] = field(default_factory=list)
+    """Exceptions raised into it so far (the executor reads the last one)."""
+    payload: object = None
+    """Whatever the caller attached (the executor's job)."""
+
+
+class Interrupter:
+    """Raise exceptions inside running tasks, at deadlines or on demand."""
+
+    def __init__(self, *, on_hard: Callable[[Watched], bool] | None = None) -> None:
+        self.on_hard = on_hard
+        """Called (in the watchdog thread) when a hard limit passes; returns True when it
+        dealt with it (a prefork child exits), False to raise :class:`HardTimeLimit`."""
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._running: dict[str, Watched] = {}
+        self._heap: list[tuple[float, str, str]] = []
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+        self._main_ident = threading.main_thread().ident
+        self._main_handler = False
+        self._pending_main: type[BaseException] | None = None
+
+    # -- setup -----------------------------------------------------------------------------
+
+    def install_main_handler(self) -> None:
+        """Route interruptions of the main thread through a signal (call from the main thread)."""
+        if threading.get_ident() != self._main_ident:
+            return
+        signal.signal(INTERRUPT_SIGNAL, self._on_signal)
+        self._main_handler = True
+
+    def _on_signal(self, _signum: int, _frame: object) -> None:
+        exc, self._pending_main = self._pending_main, None
+        if exc is not None:
+            raise exc()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+
+    # -- tracking --------------------------------------------------------------------------
+
+    def watch(self, key: str, *, soft_s: float | None, hard_s: float | None) -> Watched:
+        """Track a task starting now in this thread (limits in seconds, None: none)."""
+        now = time.monotonic()
+        w = Watched(key, threading.get_ident(), now + soft_s if soft_s else None,
+                    now + hard_s if hard_s else None)
+        with self._cond:
+            self._running[key] = w
+            for kind, at in (("soft", w.soft_at), ("hard", w.hard_at)):
+                if at is not None:
+                    heapq.heappush(self._heap, (at, kind, key))
+            if self._heap:
+                self._ensure_thread()
+                self._cond.notify()
+        return w
+
+    def unwatch(self, w: Watched) -> None:
+        """The task is over: nothing more will be raised into it."""
+        with self._cond:
+            if self._running.get(w.key) is w:
+                del self._running[w.key]
+            if w.fired:
+                self._cancel_pending(w)
+
+    def terminate(self, key: str) -> bool:
+        """Stop the running task ``key`` now (``revoke(terminate=True)``); False if not here."""
+        with self._cond:
+            w = self._running.get(key)
+            if w is None:
+                return False
+            self._raise(w, Terminated)
+            return True
+
+    def running(self) -> list[str]:
+        with self._lock:
+            return list(self._running)
+
+    # -- the watchdog ------------------------------------------------------------------------
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._watch_loop, name="celeriac-limits", daemon=True)
+            self._thread.start()
+
+    def _watch_loop(self) -> None:
+        with self._cond:
+            while not self._stopped:
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                at, kind, key = self._heap[0]
+                delay = at - time.monotonic()
+                if delay > 0:
+                    self._cond.wait(delay)
+                    continue
+                heapq.heappop(self._heap)
+                w = self._running.get(key)
+                if w is None or (w.soft_at != at and w.hard_at != at):
+                    continue  # finished (or a later task with the same id)
+                if kind == "soft":
+                    logger.warning("task %s: soft time limit exceeded", key)
+                    self._raise(w, SoftTimeLimitExceeded)
+                    continue
+                logger.error("task %s: hard time limit exceeded", key)
+                handled = False
+                if self.on_hard is not None:
+                    hook = self.on_hard
+                    self._cond.release()
+                    try:
+                        handled = hook(w)
+                    finally:
+                        self._cond.acquire()
+                if not handled and self._running.get(key) is w:
+                    self._raise(w, HardTimeLimit)
+
+    # -- raising (lock held) -------------------------------------------------------------------
+
+    def _raise(self, w: Watched, exc: type[BaseException]) -> None:
+        w.fired.append(exc)
+        if w.ident == self._main_ident and self._main_handler:
+            self._pending_main = exc
+            signal.pthread_kill(w.ident, INTERRUPT_SIGNAL)
+        else:
+            _async_raise(w.ident, exc)
+
+    def _cancel_pending(self, w: Watched) -> None:
+        if w.ident == self._main_ident and self._main_handler:
+            self._pending_main = None
+        else:
+            _async_raise(w.ident, None)
+
+
+def _async_raise(ident: int, exc: type[BaseException] | None) -> None:
+    """Schedule ``exc`` in thread ``ident`` (None clears a scheduled one)."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident),
+                                               ctypes.py_object(exc) if exc is not None else None)
+
