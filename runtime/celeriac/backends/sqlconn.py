@@ -30,6 +30,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 
@@ -37,6 +38,8 @@ from celeriac.backends.sqlschema import SCHEMA, SCHEMA_VERSION
 
 POLL_MIN_S = 0.001  #: first pause of a cross-process waiter between data_version checks
 POLL_MAX_S = 0.05  #: longest pause between data_version checks (cross-process wake-up bound)
+LOCK_PAUSE_MIN_S = 0.0001  #: first pause before retrying BEGIN IMMEDIATE on a locked file
+LOCK_PAUSE_MAX_S = 0.001  #: longest pause between BEGIN IMMEDIATE retries
 
 
 class ChangeSignal:
@@ -60,6 +63,7 @@ class ChangeSignal:
 
 
 _signals: dict[str, ChangeSignal] = {}
+_writers: dict[str, threading.Lock] = {}
 _signals_lock = threading.Lock()
 _open_files: weakref.WeakSet[FileConnections] = weakref.WeakSet()
 #: Connections inherited over fork(): kept referenced so they are never closed in the child.
@@ -74,10 +78,47 @@ def signal_for(key: str) -> ChangeSignal:
         return sig
 
 
+def writer_lock_for(key: str) -> threading.Lock:
+    """One lock per file and process: its threads take turns on the write lock here, at
+    once, instead of in SQLite's busy handler (which sleeps whole milliseconds)."""
+    with _signals_lock:
+        lock = _writers.get(key)
+        if lock is None:
+            lock = _writers[key] = threading.Lock()
+        return lock
+
+
+def begin_immediate(conn: sqlite3.Connection, timeout_s: float) -> None:
+    """``BEGIN IMMEDIATE``, retried with sub-millisecond pauses while another process writes.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10... ms between tries; transactions here
+    last well under a millisecond, so those sleeps, not the work, would set the pace of
+    several processes sharing the file. The connection's busy timeout (which reads keep:
+    a reader can meet a lock while another process closes or recovers the WAL) is dropped
+    to 0 for the attempts and restored after; statements inside the transaction never wait.
+    """
+    deadline = time.monotonic() + timeout_s
+    pause = LOCK_PAUSE_MIN_S
+    conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(LOCK_PAUSE_MAX_S, pause * 2)
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
+
+
 def _after_fork_in_child() -> None:
     global _signals_lock
     _signals_lock = threading.Lock()
     _signals.clear()
+    _writers.clear()
     for files in list(_open_files):
         files._forget_after_fork()
 
@@ -99,6 +140,7 @@ class FileConnections:
         self.busy_timeout_s = busy_timeout_s
         self.synchronous = synchronous
         self.signal = signal_for(f"file:{os.path.realpath(path)}")
+        self.writer = writer_lock_for(f"file:{os.path.realpath(path)}")
         self._local = threading.local()
         self._lock = threading.Lock()
         self._conns: dict[int, tuple[threading.Thread, sqlite3.Connection]] = {}
@@ -114,6 +156,7 @@ class FileConnections:
         self._local = threading.local()
         self._lock = threading.Lock()
         self.signal = signal_for(f"file:{os.path.realpath(self.path)}")
+        self.writer = writer_lock_for(f"file:{os.path.realpath(self.path)}")
 
     def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None,
@@ -155,14 +198,15 @@ class FileConnections:
     def write(self) -> Iterator[sqlite3.Connection]:
         """One short ``BEGIN IMMEDIATE`` transaction; waiters are told after the commit."""
         conn = self.connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        with self.writer:
+            begin_immediate(conn, self.busy_timeout_s)
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
         self.signal.bump()
 
     @contextlib.contextmanager
