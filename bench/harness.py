@@ -135,6 +135,7 @@ def _run_child(*, system: str, kind: str, scenario: str, rep: int, srv: RedisSer
         cmd += ["--profile-dir", str(args.out / "profiles")]
     record: dict[str, Any] = {"rep": rep, "system": system, "pool": kind, "scenario": scenario,
                               "ok": False, "figures": []}
+    record["loadavg_1m"] = round(os.getloadavg()[0], 2)
     started = time.monotonic()
     child = procs.spawn(cmd, log_path=log_path, new_session=True)
     try:

@@ -101,7 +101,12 @@ def _fmt(value: float) -> str:
     return f"{value:.2f}"
 
 
-def markdown(meta: dict[str, Any], rows: Sequence[Row], failures: Sequence[dict[str, Any]]) -> str:
+def _load(runs: Sequence[dict[str, Any]], pick: Any) -> str:
+    loads = [float(r["loadavg_1m"]) for r in runs if "loadavg_1m" in r]
+    return f"{pick(loads):.2f}" if loads else "?"
+
+
+def markdown(meta: dict[str, Any], rows: Sequence[Row], runs: Sequence[dict[str, Any]]) -> str:
     """The results table (plus run metadata and failures) as Markdown."""
     lines = [
         "# Benchmark results",
@@ -120,6 +125,8 @@ def markdown(meta: dict[str, Any], rows: Sequence[Row], failures: Sequence[dict[
           if meta.get("profile") else []),
         "- ratio column: celeriac median / peer median (same scenario and figure; higher is "
         "better for tasks/s and ops/s, lower is better for ms and MiB)",
+        f"- 1-minute load average when runs started: min {_load(runs, min)}, max {_load(runs, max)} "
+        "(2 CPUs; anything far above the benchmark's own load means other work shared the machine)",
         "",
         "| system | pool | scenario | figure | median | unit | better | n | runs | celeriac/peer |",
         "|---|---|---|---|---:|---|---|---:|---:|---:|",
@@ -130,6 +137,7 @@ def markdown(meta: dict[str, Any], rows: Sequence[Row], failures: Sequence[dict[
             f"| {row.system} | {row.pool} | {row.scenario} | {row.figure} | {_fmt(row.median)} | "
             f"{row.unit} | {row.better} | {row.n} | {len(row.values)} | {ratio} |"
         )
+    failures = [run for run in runs if not run.get("ok")]
     if failures:
         lines += ["", "## Failed runs", "", "| rep | system | pool | scenario | error |", "|---|---|---|---|---|"]
         for run in failures:
@@ -141,11 +149,10 @@ def markdown(meta: dict[str, Any], rows: Sequence[Row], failures: Sequence[dict[
 def write(out_dir: Path, meta: dict[str, Any], runs: Sequence[dict[str, Any]]) -> list[Row]:
     """Write ``results.json`` and ``results.md`` into ``out_dir``; return the rows."""
     rows = aggregate(runs)
-    failures = [run for run in runs if not run.get("ok")]
     out_dir.mkdir(parents=True, exist_ok=True)
     payload = {"meta": meta, "medians": [row.as_dict() for row in rows], "runs": list(runs)}
     (out_dir / "results.json").write_text(json.dumps(payload, indent=2) + "\n")
-    (out_dir / "results.md").write_text(markdown(meta, rows, failures))
+    (out_dir / "results.md").write_text(markdown(meta, rows, runs))
     return rows
 
 
