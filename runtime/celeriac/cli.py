@@ -240,5 +240,10 @@ from celeriac.beat import cli as _beat_cli  # noqa: E402 (registered after main 
 main.add_command(_beat_cli.beat)
 main.add_command(_beat_cli.schedule)
 
+from celeriac import cli_guarantees as _guarantees_cli  # noqa: E402
+
+main.add_command(_guarantees_cli.revoke)
+main.add_command(_guarantees_cli.dlq)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,134 @@
+"""``celeriac revoke`` and ``celeriac dlq list|requeue|purge``: revocation and dead letters.
+
+Registered on the main command group by ``cli.py``. Speaks only the app's transport API
+(optional capabilities such as ``dead_letter_requeue`` are looked up and reported by
+name when a transport lacks them); no Redis here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from celeriac.errors import CeleriacError
+
+if TYPE_CHECKING:
+    from celeriac.cli import Ctx
+
+
+def _fail(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(1)
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """One line on stderr and exit 1 for our errors (``cli.py`` does the same)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (CeleriacError, NotImplementedError, ValueError, TypeError) as exc:
+            _fail(str(exc))
+        return None
+
+    return wrapper
+
+
+@click.command()
+@click.argument("task_ids", nargs=-1, required=True)
+@click.option("--terminate", is_flag=True, help="Also stop the task if it is running (state REVOKED).")
+@click.option("--signal", "signal_name", default="SIGTERM", show_default=True,
+              help="Recorded with the command (tasks are stopped by an exception raised inside them).")
+@click.pass_obj
+@handle_errors
+def revoke(obj: Ctx, task_ids: tuple[str, ...], terminate: bool, signal_name: str) -> None:
+    """Revoke tasks: they never start, on any worker (for result_expires seconds)."""
+    obj.app.control.revoke(list(task_ids), terminate=terminate, signal=signal_name)
+    what = "revoked and terminated" if terminate else "revoked"
+    for task_id in task_ids:
+        click.echo(f"{task_id}: {what}")
+
+
+@click.group()
+def dlq() -> None:
+    """The dead-letter stream of each queue: list, requeue, purge."""
+
+
+def _capability(obj: Ctx, name: str) -> Any:
+    fn = getattr(obj.app.broker, name, None)
+    if fn is None:
+        scheme = obj.app.broker_url.split(":", 1)[0]
+        _fail(f"the {scheme}:// transport cannot {name.replace('dead_letter_', '')} dead letters")
+    return fn
+
+
+def _queues(obj: Ctx, queue: str | None) -> list[str]:
+    if queue:
+        return [q.strip() for q in queue.split(",") if q.strip()]
+    return sorted(set(obj.app.broker.known_queues()) | set(obj.app.router.consumed_queues()))
+
+
+@dlq.command("list")
+@click.option("-Q", "--queues", "queue", help="Comma-separated queues (default: every known queue).")
+@click.option("--limit", default=100, show_default=True, help="Most entries shown per queue.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.pass_obj
+@handle_errors
+def dlq_list(obj: Ctx, queue: str | None, limit: int, as_json: bool) -> None:
+    """Show dead letters: queue, entry id, task id, deliveries, reason and history."""
+    total = 0
+    for q in _queues(obj, queue):
+        for d in obj.app.broker.dead_letters(q, limit):
+            total += 1
+            if as_json:
+                click.echo(json.dumps({"queue": d.queue, "message_id": d.message_id, "task_id": d.task_id,
+                                       "deliveries": d.deliveries, "reason": d.reason, "time": d.time,
+                                       "history": list(d.history), "content_type": d.content_type,
+                                       "size": len(d.body)}))
+                continue
+            when = dt.datetime.fromtimestamp(d.time, dt.UTC).isoformat(timespec="seconds") if d.time else "-"
+            click.echo(f"{d.queue} {d.message_id} task={d.task_id or '-'} deliveries={d.deliveries} at={when}")
+            click.echo(f"    reason: {d.reason}")
+            for line in d.history:
+                click.echo(f"    history: {line}")
+    if not total and not as_json:
+        click.echo("no dead letters")
+
+
+@dlq.command("requeue")
+@click.option("-Q", "--queues", "queue", help="Comma-separated queues (default: every known queue).")
+@click.argument("message_ids", nargs=-1)
+@click.pass_obj
+@handle_errors
+def dlq_requeue(obj: Ctx, queue: str | None, message_ids: tuple[str, ...]) -> None:
+    """Put dead letters back on their queue (all, or the given entry ids) with a fresh count."""
+    requeue = _capability(obj, "dead_letter_requeue")
+    for q in _queues(obj, queue):
+        n = requeue(q, list(message_ids) or None)
+        if n:
+            click.echo(f"requeued {n} message(s) on {q}")
+
+
+@dlq.command("purge")
+@click.option("-Q", "--queues", "queue", help="Comma-separated queues (default: every known queue).")
+@click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation.")
+@click.argument("message_ids", nargs=-1)
+@click.pass_obj
+@handle_errors
+def dlq_purge(obj: Ctx, queue: str | None, force: bool, message_ids: tuple[str, ...]) -> None:
+    """Drop dead letters (all, or the given entry ids)."""
+    purge = _capability(obj, "dead_letter_purge")
+    names = _queues(obj, queue)
+    if not force and sys.stdin.isatty():
+        click.confirm(f"Drop dead letters of {', '.join(names)}?", abort=True)
+    for q in names:
+        n = purge(q, list(message_ids) or None)
+        if n:
+            click.echo(f"purged {n} dead letter(s) from {q}")
