@@ -143,8 +143,8 @@ class Schedules:
         return self.update(name, enabled=False)
 
     def resume(self, name: str) -> records.Stored:
-        """Fire ``name`` again; ticks that passed while paused are not caught up... unless
-        the entry's catch-up policy owes them (``catch_up='once'``: one run)."""
+        """Fire ``name`` again. Ticks that passed while paused follow the entry's catch-up
+        policy (``catch_up='once'``: one run at once; ``'none'`` or a deadline skip them)."""
         return self.update(name, enabled=True)
 
     def get(self, name: str) -> records.Stored:
