@@ -84,3 +84,27 @@ def test_paused_leader_cannot_fire_after_waking(cli_worker: Any, redis_url: str)
     assert set(counts.values()) == {1}, {k: v for k, v in counts.items() if v != 1}
     woken = next(b for b in beats if b.proc.pid == pid)
     assert b"fenced off" in woken.output or b"lease lost" in woken.output, woken.output.decode()[-3000:]
+
+
+def test_restart_after_downtime_catches_up_once(cli_worker: Any, redis_url: str) -> None:
+    from celeriac import Celeriac
+
+    first = cli_worker(*BEAT_ARGS)
+    wait_for(lambda: len(ticks(redis_url, "every-second")) >= 2, timeout=30, what="first runs")
+    first.stop()
+    stopped = set(ticks(redis_url, "every-second"))
+    time.sleep(4)  # downtime: about four ticks pass with no beat
+    second = cli_worker(*BEAT_ARGS)
+    wait_for(lambda: len(ticks(redis_url, "every-second")) >= len(stopped) + 3, timeout=30, what="runs")
+    second.stop()
+    counts = ticks(redis_url, "every-second")
+    assert set(counts.values()) == {1}, counts
+    after = instants({k: v for k, v in counts.items() if k not in stopped})
+    assert after[0] - max(instants(dict.fromkeys(stopped, 1))) >= 4  # the window fired once ...
+    app = Celeriac("check", broker=redis_url, set_as_current=False)
+    try:
+        state = app.schedules.get("every-second").state
+    finally:
+        app.close()
+    assert state.missed_count >= 3  # ... and the ticks it replaced are recorded as missed
+    assert state.run_count == len(counts)
