@@ -84,3 +84,9 @@ def test_canvas_basics(make_conf_app: Any, worker: Any) -> None:
     worker(app, pool="threads", concurrency=2)
     assert canvas.chain(t["add"].s(2, 2), t["add"].s(10)).apply_async().get(timeout=20) == 14
     assert canvas.group(t["add"].s(i, i) for i in range(5)).apply_async().get(timeout=20) == [0, 2, 4, 6, 8]
+    if hasattr(canvas, "chord"):
+        @app.task
+        def total(values: list[int]) -> int:
+            return sum(values)
+
+        assert canvas.chord([t["add"].s(i, i) for i in range(4)], total.s()).apply_async().get(timeout=20) == 12

@@ -34,7 +34,7 @@ import time
 import weakref
 from collections.abc import Iterator
 
-from celeriac.backends.sqlschema import SCHEMA, SCHEMA_VERSION
+from celeriac.backends.sqlschema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 
 POLL_MIN_S = 0.001  #: first pause of a cross-process waiter between data_version checks
 POLL_MAX_S = 0.05  #: longest pause between data_version checks (cross-process wake-up bound)
@@ -126,10 +126,35 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+@contextlib.contextmanager
+def translated(what: str) -> Iterator[None]:
+    """sqlite3 errors become ours: a busy/locked/unreachable file is a (retried) lost connection."""
+    from celeriac.errors import BrokerError, ConnectionLost
+
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        text = str(exc).lower()
+        if any(w in text for w in ("locked", "busy", "unable to open", "disk i/o")):
+            raise ConnectionLost(f"sqlite database unavailable while {what}: {exc}") from exc
+        raise BrokerError(f"sqlite error while {what}: {exc}") from exc
+    except sqlite3.Error as exc:
+        raise BrokerError(f"sqlite error while {what}: {exc}") from exc
+
+
 def _ensure_schema(conn: sqlite3.Connection) -> None:
-    conn.executescript(f"BEGIN IMMEDIATE;\n{SCHEMA}\n"
-                       f"INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', '{SCHEMA_VERSION}');\n"
-                       "COMMIT;")
+    """Create the tables, and add the columns a file made by an older celeriac lacks."""
+    conn.executescript(f"BEGIN IMMEDIATE;\n{SCHEMA}\n")
+    try:
+        for table, column, declaration in MIGRATIONS:
+            have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 class FileConnections:

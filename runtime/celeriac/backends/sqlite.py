@@ -21,17 +21,16 @@ transaction open while it waits for anything.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from celeriac import states
 from celeriac.backends import sqlschema as sql
 from celeriac.backends.base import (
-    ChordState,
+    ChordJoin,
     DeadLetter,
     Delivery,
     Outgoing,
@@ -40,10 +39,18 @@ from celeriac.backends.base import (
     Settlement,
     priority_step,
 )
-from celeriac.backends.sqlconn import POLL_MAX_S, POLL_MIN_S, FileConnections, MemoryConnections
+from celeriac.backends.sqlconn import (
+    POLL_MAX_S,
+    POLL_MIN_S,
+    FileConnections,
+    MemoryConnections,
+    translated,
+)
+from celeriac.backends.sqlite_canvas import SQLiteCanvas
+from celeriac.backends.sqlite_ops import SQLiteOps
 from celeriac.backends.sqlite_schedules import SQLiteSchedules
 from celeriac.config import Settings
-from celeriac.errors import BrokerError, ConfigurationError, ConnectionLost
+from celeriac.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
 
@@ -66,21 +73,10 @@ def path_from_url(url: str) -> str:
     return path
 
 
-@contextlib.contextmanager
-def _translated(what: str) -> Iterator[None]:
-    """sqlite3 errors become ours: a busy/locked/unreachable file is a (retried) lost connection."""
-    try:
-        yield
-    except sqlite3.OperationalError as exc:
-        text = str(exc).lower()
-        if any(w in text for w in ("locked", "busy", "unable to open", "disk i/o")):
-            raise ConnectionLost(f"sqlite database unavailable while {what}: {exc}") from exc
-        raise BrokerError(f"sqlite error while {what}: {exc}") from exc
-    except sqlite3.Error as exc:
-        raise BrokerError(f"sqlite error while {what}: {exc}") from exc
+_translated = translated
 
 
-class SQLiteBackend(SQLiteSchedules):
+class SQLiteBackend(SQLiteCanvas, SQLiteOps, SQLiteSchedules):
     """Broker and result store in one SQLite database (``sqlite://``)."""
 
     def __init__(self, url: str, settings: Settings) -> None:
@@ -224,10 +220,10 @@ class SQLiteBackend(SQLiteSchedules):
         results: list[ResultRecord] = []
         publish: list[Outgoing] = []
         events: list[dict[str, Any]] = []
+        chords: list[ChordJoin] = []
         for s in settlements:
             if s.chord is not None:
-                raise BrokerError(f"{self.url.split(':', 1)[0]}:// transport: chord counting in "
-                                  "settle() is not supported yet")
+                chords.append(s.chord)
             d = s.delivery
             if d is not None:
                 if s.dead_letter_reason is not None:
@@ -245,10 +241,10 @@ class SQLiteBackend(SQLiteSchedules):
                 self._publish_in(conn, publish, now)
             if results:
                 self._results_in(conn, results, now)
+            if chords:
+                self._chords_in(conn, chords, now)
             for reason, mid in dead:
-                conn.execute("INSERT INTO dead (queue, task_id, reason, content_type, body, deliveries, time) "
-                             "SELECT queue, task_id, ?, content_type, body, deliveries + 1, ? FROM messages "
-                             "WHERE id = ?", (reason, now, mid))
+                conn.execute(sql.TO_DEAD, (reason, 1, now, None, mid))
                 conn.execute("DELETE FROM messages WHERE id = ?", (mid,))
             acked = 0
             for i in range(0, len(acks), 500):
@@ -261,15 +257,38 @@ class SQLiteBackend(SQLiteSchedules):
             logger.warning("%d acked message(s) were no longer held by this worker (reclaimed after "
                            "a lost lease): they may have run twice", len(acks) - acked)
 
-    def _requeue_ids(self, conn: sqlite3.Connection, ids: Sequence[int], *, count_delivery: bool) -> int:
-        n = 0
-        for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
+    def _requeue_ids(self, conn: sqlite3.Connection, ids: Sequence[int], *, count_delivery: bool,
+                     holder: str = "-", max_deliveries: int | None = None) -> tuple[int, int]:
+        """Hand held rows back to the tail; returns (requeued, dead-lettered).
+
+        A counted hand-back (the holder died or its lease expired) appends a history line
+        and dead-letters the message once it has been delivered ``max_deliveries`` times
+        (``task_max_deliveries`` by default; 0: never), as the Redis scripts do.
+        """
+        now = time.time()
+        line = f"{int(now * 1000)} {holder or '-'}" if count_delivery else None
+        limit = self.settings.task_max_deliveries if max_deliveries is None else max_deliveries
+        back = list(ids)
+        dead = 0
+        if count_delivery and limit > 0:
+            marks = sql.placeholders(len(back))
+            rows = conn.execute(f"SELECT id, deliveries FROM messages WHERE id IN ({marks}) AND "
+                                "lease_owner IS NOT NULL", back).fetchall() if back else []
+            poison = {mid for mid, n in rows if n + 1 >= limit}
+            for mid, n in rows:
+                if mid in poison:
+                    conn.execute(sql.TO_DEAD, (sql.LOST_REASON.format(n=n + 1), 1, now, line, mid))
+                    conn.execute("DELETE FROM messages WHERE id = ?", (mid,))
+                    dead += 1
+            back = [mid for mid in back if mid not in poison]
+        requeued = 0
+        for i in range(0, len(back), 500):
+            chunk = back[i:i + 500]
             marks = sql.placeholders(len(chunk))
-            conn.execute(sql.COPY_TO_TAIL.format(ids=marks), (1 if count_delivery else 0, time.time(), *chunk))
-            n += conn.execute(f"DELETE FROM messages WHERE id IN ({marks}) AND lease_owner IS NOT NULL",
-                              chunk).rowcount
-        return n
+            conn.execute(sql.COPY_TO_TAIL.format(ids=marks), (1 if count_delivery else 0, now, line, *chunk))
+            requeued += conn.execute(f"DELETE FROM messages WHERE id IN ({marks}) AND lease_owner IS NOT NULL",
+                                     chunk).rowcount
+        return requeued, dead
 
     def requeue(self, deliveries: Sequence[Delivery], *, count_delivery: bool = False) -> None:
         if not deliveries:
@@ -297,7 +316,9 @@ class SQLiteBackend(SQLiteSchedules):
             ids = [r[0] for r in conn.execute(
                 f"SELECT id FROM messages WHERE queue IN ({sql.placeholders(len(queues))}) AND "
                 "lease_owner = ? ORDER BY id", (*queues, consumer))]
-            return self._requeue_ids(conn, ids, count_delivery=count_delivery) if ids else 0
+            if not ids:
+                return 0
+            return sum(self._requeue_ids(conn, ids, count_delivery=count_delivery, holder=consumer))
 
     def reclaim(self, queues: Sequence[str], idle_s: float, max_deliveries: int) -> int:
         """Hand back messages not refreshed for ``idle_s``; dead-letter the poison ones."""
@@ -308,25 +329,21 @@ class SQLiteBackend(SQLiteSchedules):
         stale = now - idle_s + self._lease_s
         requeued = dead = 0
         with _translated("reclaiming stalled messages"), self.db.write() as conn:
-            rows = conn.execute(
-                f"SELECT id, deliveries FROM messages WHERE queue IN ({sql.placeholders(len(queues))}) "
+            ids = [r[0] for r in conn.execute(
+                f"SELECT id FROM messages WHERE queue IN ({sql.placeholders(len(queues))}) "
                 "AND lease_owner IS NOT NULL AND lease_until <= ? ORDER BY id LIMIT ?",
-                (*queues, stale, RECLAIM_BATCH)).fetchall()
-            poison = [mid for mid, n in rows if n + 1 >= max_deliveries]
-            back = [mid for mid, n in rows if n + 1 < max_deliveries]
-            for mid in poison:
-                conn.execute(
-                    "INSERT INTO dead (queue, task_id, reason, content_type, body, deliveries, time) "
-                    "SELECT queue, task_id, 'delivered ' || (deliveries + 1) || ' times without being "
-                    "acknowledged (worker lost each time)', content_type, body, deliveries + 1, ? "
-                    "FROM messages WHERE id = ?", (now, mid))
-                conn.execute("DELETE FROM messages WHERE id = ?", (mid,))
-                dead += 1
-            if back:
-                requeued = self._requeue_ids(conn, back, count_delivery=True)
+                (*queues, stale, RECLAIM_BATCH))]
+            if ids:
+                requeued, dead = self._requeue_ids(conn, ids, count_delivery=True, holder="lease expired",
+                                                   max_deliveries=max(1, max_deliveries))
             if now >= self._next_housekeeping:
                 conn.execute("DELETE FROM results WHERE expires IS NOT NULL AND expires <= ?", (now,))
                 conn.execute("DELETE FROM revoked WHERE until <= ?", (now,))
+                conn.execute("DELETE FROM dedup WHERE until <= ?", (now,))
+                conn.execute("DELETE FROM groups WHERE expires IS NOT NULL AND expires <= ?", (now,))
+                conn.execute("DELETE FROM chord_slots WHERE group_id IN (SELECT group_id FROM chord_meta "
+                             "WHERE expires <= ?)", (now,))
+                conn.execute("DELETE FROM chord_meta WHERE expires <= ?", (now,))
                 self._next_housekeeping = now + HOUSEKEEPING_S
         if requeued or dead:
             logger.warning("reclaimed %d stalled message(s), dead-lettered %d", requeued, dead)
@@ -345,6 +362,9 @@ class SQLiteBackend(SQLiteSchedules):
     def _results_in(self, conn: sqlite3.Connection, records: Sequence[ResultRecord], now: float) -> None:
         expires = now + self._result_ttl if self._result_ttl else None
         conn.executemany(sql.UPSERT_RESULT, [sql.result_row(r, expires) for r in records])
+        # A ready task lifts its publish-once guard (see publish_once).
+        conn.executemany("DELETE FROM dedup WHERE task_id = ?",
+                         [(r.task_id,) for r in records if r.status in states.READY_STATES])
 
     def store_result(self, record: ResultRecord) -> None:
         with _translated("storing a result"), self.db.write() as conn:
@@ -371,24 +391,6 @@ class SQLiteBackend(SQLiteSchedules):
     def forget(self, task_id: str) -> None:
         with _translated("forgetting a result"), self.db.write() as conn:
             conn.execute("DELETE FROM results WHERE task_id = ?", (task_id,))
-
-    # -- canvas (chords and saved groups: redis:// only so far) ---------------------------------
-
-    def _canvas_unsupported(self, what: str) -> BrokerError:
-        return BrokerError(f"{self.url.split(':', 1)[0]}:// transport: {what} is not supported yet "
-                           "(use redis://)")
-
-    def get_chord(self, group_id: str) -> ChordState:
-        raise self._canvas_unsupported("chord results")
-
-    def save_group(self, group_id: str, payload: bytes) -> None:
-        raise self._canvas_unsupported("GroupResult.save()")
-
-    def get_group(self, group_id: str) -> bytes | None:
-        raise self._canvas_unsupported("GroupResult.restore()")
-
-    def forget_group(self, group_id: str) -> None:
-        raise self._canvas_unsupported("forgetting a saved group")
 
     # -- revocation, dead letters, stats -------------------------------------------------------
 

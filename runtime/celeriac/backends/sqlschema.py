@@ -19,6 +19,16 @@ Tables::
     dead       dead letters: queue, task_id, reason, content_type, body, deliveries, time
     queues     names of every queue ever published to or consumed
     events     id, time, data (the event as a JSON object); trimmed to ``events_maxlen``
+    dedup      task_id -> until: the publish-once guard of an explicit task id (dropped when
+               the task is ready)
+    chord_slots  (group_id, idx) -> value: a chord's joined header results
+    chord_meta   group_id -> failed (first failure), fired (0/1: callback published), expires
+    groups     group_id -> payload (a saved GroupResult), expires
+    control    id, time, data: control commands (JSON); subscribers read rows past their cursor
+    control_listeners  name -> seen: live control subscribers (what a publish counts)
+
+``messages.history`` and ``dead.history`` hold one line per lost delivery
+("<epoch ms> <holder>" or "<epoch ms> lease expired"), as the Redis entries' field does.
 
 A message is acked by deleting its row. Handing a message back (requeue, a dead
 consumer's release, reclaim) inserts a copy with a new id at the tail and deletes the
@@ -33,7 +43,7 @@ from typing import Any
 
 from celeriac.backends.base import DeadLetter, Delivery, ResultRecord
 
-SCHEMA_VERSION = 1  #: bumped when a table changes shape
+SCHEMA_VERSION = 2  #: bumped when a table changes shape
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -47,7 +57,8 @@ CREATE TABLE IF NOT EXISTS messages (
     deliveries INTEGER NOT NULL DEFAULT 0,
     lease_owner TEXT,
     lease_until REAL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    history TEXT
 );
 CREATE INDEX IF NOT EXISTS messages_ready ON messages (queue, priority DESC, id)
     WHERE eta IS NULL AND lease_owner IS NULL;
@@ -82,9 +93,24 @@ CREATE TABLE IF NOT EXISTS dead (
     content_type TEXT NOT NULL,
     body BLOB NOT NULL,
     deliveries INTEGER NOT NULL,
-    time REAL NOT NULL
+    time REAL NOT NULL,
+    history TEXT,
+    priority INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS dead_queue ON dead (queue, id);
+CREATE TABLE IF NOT EXISTS dedup (task_id TEXT PRIMARY KEY, until REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS chord_slots (
+    group_id TEXT NOT NULL, idx INTEGER NOT NULL, value BLOB NOT NULL, PRIMARY KEY (group_id, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS chord_meta (
+    group_id TEXT PRIMARY KEY, failed BLOB, fired INTEGER NOT NULL DEFAULT 0, expires REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS groups (group_id TEXT PRIMARY KEY, payload BLOB NOT NULL, expires REAL)
+    WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS control (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS control_listeners (name TEXT PRIMARY KEY, seen REAL NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS queues (name TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -99,11 +125,32 @@ INSERT_MESSAGE = (
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 
-#: Copies held rows to the tail (new ids), raising their delivery count by the 1st parameter.
+#: Columns added after the first release of a table: (table, column, declaration).
+MIGRATIONS = (
+    ("messages", "history", "TEXT"),
+    ("dead", "history", "TEXT"),
+    ("dead", "priority", "INTEGER NOT NULL DEFAULT 0"),
+)
+
+#: Copies held rows to the tail (new ids): parameters deliveries to add, created, history
+#: line to append (NULL: none), then the ids.
 COPY_TO_TAIL = (
-    "INSERT INTO messages (queue, priority, task_id, content_type, body, deliveries, created) "
-    "SELECT queue, priority, task_id, content_type, body, deliveries + ?, ? FROM messages "
-    "WHERE id IN ({ids}) AND lease_owner IS NOT NULL ORDER BY id"
+    "INSERT INTO messages (queue, priority, task_id, content_type, body, deliveries, created, history) "
+    "SELECT queue, priority, task_id, content_type, body, deliveries + ?, ?, "
+    "CASE WHEN ?3 IS NULL THEN history WHEN history IS NULL THEN ?3 ELSE history || char(10) || ?3 END "
+    "FROM messages WHERE id IN ({ids}) AND lease_owner IS NOT NULL ORDER BY id"
+)
+
+#: Why a message that kept losing its worker is dead-lettered (the Redis scripts' words).
+LOST_REASON = "delivered {n} times without being acknowledged (worker lost each time)"
+
+#: Moves one message row to the dead letters: parameters reason, time, deliveries to add,
+#: history line to append (NULL: none), id.
+TO_DEAD = (
+    "INSERT INTO dead (queue, task_id, reason, content_type, body, deliveries, time, history, priority) "
+    "SELECT queue, task_id, ?, content_type, body, deliveries + ?, ?, "
+    "CASE WHEN ?4 IS NULL THEN history WHEN history IS NULL THEN ?4 ELSE history || char(10) || ?4 END, "
+    "priority FROM messages WHERE id = ?"
 )
 
 UPSERT_RESULT = """
@@ -126,7 +173,7 @@ RESULT_COLUMNS = (
     "parent_id, root_id, grp, children, extra"
 )
 
-DEAD_COLUMNS = "id, queue, task_id, reason, content_type, body, deliveries, time"
+DEAD_COLUMNS = "id, queue, task_id, reason, content_type, body, deliveries, time, history"
 
 INSERT_EVENT = "INSERT INTO events (time, data) VALUES (?, ?)"
 
@@ -172,10 +219,10 @@ def row_to_delivery(row: tuple[Any, ...], revoked: bool) -> Delivery:
 
 
 def row_to_dead(row: tuple[Any, ...]) -> DeadLetter:
-    mid, queue, task_id, reason, content_type, body, deliveries, when = row
+    mid, queue, task_id, reason, content_type, body, deliveries, when, history = row
     return DeadLetter(message_id=str(mid), queue=queue, task_id=task_id, reason=reason,
                       content_type=content_type, body=bytes(body), deliveries=int(deliveries),
-                      time=float(when))
+                      time=float(when), history=tuple(history.splitlines()) if history else ())
 
 
 def event_json(event: dict[str, Any]) -> str:
