@@ -138,3 +138,33 @@ def test_static_beat_schedule_is_synced(make_app: Any, redis_url: str) -> None:
     app.schedules.add("api-entry", "tasks.c", 10)
     written, removed = app.schedules.sync_static({})
     assert removed == ["static-a"] and [s.entry.name for s in app.schedules.list()] == ["api-entry"]
+
+
+def test_worker_runs_beat_tasks_and_events_are_emitted(make_app: Any, worker: Any, redis_url: str) -> None:
+    app = make_app()
+    seen: list[tuple[str, str]] = []
+
+    @app.task(bind=True)
+    def beat_task(self: Any, tag: str) -> str:
+        headers = self.request.headers or {}
+        seen.append((headers.get("beat_schedule"), headers.get("beat_scheduled_for")))
+        return tag
+
+    app.schedules.add("work", beat_task.name, every(0.3), args=("x",), concurrency_policy="forbid")
+    w = worker(app)
+    beat = BeatThread(app)
+    try:
+        wait_for(lambda: len(seen) >= 3, timeout=20, what="3 executions")
+    finally:
+        beat.stop()
+        w.stop()
+    assert all(name == "work" and when for name, when in seen)
+    assert len({when for _, when in seen}) == len(seen)
+    stored = app.schedules.get("work")
+    assert app.schedules.last_state(stored) in ("SUCCESS", "PENDING", "STARTED")
+    client = redis.Redis.from_url(redis_url)
+    try:
+        types = [f[b"type"] for _id, f in client.xrange("celeriac:events") if b"type" in f]
+    finally:
+        client.close()
+    assert types.count(b"beat-fired") == beat.beat.fired >= 3
