@@ -74,6 +74,7 @@ QUEUES_KEY = f"{PREFIX}:queues"  #: set of known queue names
 EVENTS_KEY = f"{PREFIX}:events"  #: the events stream
 RECLAIMER = "celeriac-reclaimer"  #: consumer name used while handing back stalled entries
 CONTROL_CHANNEL = f"{PREFIX}:control"  #: pub/sub channel of control commands
+WAIT_CHUNK_S = 2.0  #: longest single blocking wait; must stay below redis-py's socket timeout (5 s)
 PROMOTE_LIMIT = 1000  #: delayed messages moved per queue per fetch
 
 
@@ -458,12 +459,12 @@ class RedisBackend:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         with _translated("waiting for a result"):
             while True:
-                left = 5.0 if deadline is None else deadline - time.monotonic()
+                left = WAIT_CHUNK_S if deadline is None else deadline - time.monotonic()
                 if left <= 0:
                     return self.get_result(task_id)
                 # BLMOVE from the list to itself: wakes as soon as the record is pushed and
                 # leaves it in place for every other waiter.
-                packed = self.client.blmove(key, key, max(0.001, min(left, 5.0)), "RIGHT", "LEFT")
+                packed = self.client.blmove(key, key, max(0.001, min(left, WAIT_CHUNK_S)), "RIGHT", "LEFT")
                 if packed is not None:
                     raw = msgpack.unpackb(packed, raw=True)
                     return mapping_to_record(task_id, raw)
