@@ -143,7 +143,8 @@ class Beat:
                     next_due = 0.0  # a new leader looks at everything at once
                 was_leader = leader
             changed = self._wake.is_set()
-            self._wake.clear()
+            if changed:  # cleared before the tick reads the registry: no notice is lost
+                self._wake.clear()
             if self._stopping.is_set():
                 break
             if self.lease.is_leader and (changed or self.clock() >= next_due):
