@@ -178,6 +178,7 @@ def main() -> int:
     parser.add_argument("--only", default="sqlite,redis,huey", help="comma-separated: sqlite, redis, huey")
     args = parser.parse_args()
     only = {s.strip() for s in args.only.split(",")}
+    load_before = os.getloadavg()
     tmp = Path(tempfile.mkdtemp(prefix="celeriac-sqlite-bench-"))
     rows: list[Figures] = []
     try:
@@ -192,7 +193,8 @@ def main() -> int:
             print(f"  done: {rows[-1].name}", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"\n{args.n} no-op tasks per phase, results stored, 2 worker processes ({os.cpu_count()} CPUs)")
+    print(f"\n{args.n} no-op tasks per phase, results stored, 2 worker processes ({os.cpu_count()} CPUs; "
+          f"1-min load average {load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after)")
     print("drain: a pre-loaded queue, rate from the first to the last task run (from stored results)")
     print("live:  a producer in this process sends one call at a time while the workers run\n")
     if not rows:
