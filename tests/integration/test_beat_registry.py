@@ -168,3 +168,17 @@ def test_worker_runs_beat_tasks_and_events_are_emitted(make_app: Any, worker: An
     finally:
         client.close()
     assert types.count(b"beat-fired") == beat.beat.fired >= 3
+
+
+def test_apply_spec_records_is_idempotent(make_app: Any) -> None:
+    """What the operator does on each reconcile: write only when the spec changed."""
+    app = make_app()
+    spec = {"task": "tasks.cr", "schedule": {"cron": "*/5 * * * *"}, "timezone": "UTC",
+            "options": {"queue": "q"}, "suspend": False, "concurrency_policy": "forbid"}
+    assert app.schedules.apply("cr", spec) is True
+    assert app.schedules.apply("cr", spec) is False
+    assert app.schedules.get("cr").source == "operator"
+    assert app.schedules.apply("cr", {**spec, "suspend": True}) is True
+    assert app.schedules.get("cr").entry.enabled is False
+    with pytest.raises(ValueError, match="'cr'"):
+        app.schedules.apply("cr", {**spec, "schedule": {"cron": "nope"}})

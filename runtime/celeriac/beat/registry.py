@@ -10,6 +10,7 @@ ticks (only the leader beat does, fenced) or talk to Redis directly (only throug
 from __future__ import annotations
 
 import builtins
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -134,6 +135,25 @@ class Schedules:
         )
         return self.get(name)
 
+    def apply(self, name: str, spec: Mapping[str, Any], *, source: str = "operator") -> bool:
+        """Create or replace ``name`` from a spec record (the JSON format of
+        ``docs/protocol.md``), writing only if it differs from the stored one, so a
+        reconcile loop (the operator's) does not wake the beats for nothing.
+
+        Returns:
+            True when the registry was written.
+
+        Raises:
+            ValueError: for a malformed spec, naming the entry and the field.
+        """
+        entry, _ = records.spec_to_entry(name, json.dumps(dict(spec), default=str))
+        text = records.entry_to_spec(entry, source=source, now=self._now())
+        current = self.app.broker.schedule_read([name]).get(name)
+        if current is not None and _same_spec(current[0], text):
+            return False
+        self.app.broker.schedule_put(name, text)
+        return True
+
     def remove(self, name: str) -> bool:
         """Remove an entry and its state; False when it did not exist."""
         return self.app.broker.schedule_delete(name)
@@ -244,3 +264,15 @@ class Schedules:
                 removed.append(name)
         return written, removed
 
+
+def _same_spec(a: str, b: str) -> bool:
+    """Two spec JSON texts say the same thing (``updated_at`` aside)."""
+    try:
+        one, two = json.loads(a), json.loads(b)
+    except json.JSONDecodeError:
+        return False
+    if not isinstance(one, dict) or not isinstance(two, dict):
+        return False
+    one.pop("updated_at", None)
+    two.pop("updated_at", None)
+    return bool(one == two)
