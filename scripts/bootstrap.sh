@@ -9,7 +9,11 @@ SUDO=""
 if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
 
 need_apt=()
-command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+# The test suite and the benchmarks need redis-server; the quickstart runs on the embedded
+# SQLite broker and sets CELERIAC_WITH_REDIS=0.
+if [ "${CELERIAC_WITH_REDIS:-1}" = "1" ] && ! command -v redis-server >/dev/null 2>&1; then
+  need_apt+=(redis-server)
+fi
 if [ "${CELERIAC_WITH_PROMETHEUS:-0}" = "1" ] && ! command -v prometheus >/dev/null 2>&1; then
   need_apt+=(prometheus)
 fi
