@@ -25,7 +25,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
@@ -74,12 +73,21 @@ else:
     from celery import chord
 from {module} import app, count, noop
 
+import datetime as dt
+
 def one(size):
-    t0 = time.perf_counter()
+    wall0, t0 = time.time(), time.perf_counter()
     res = chord([noop.s(i) for i in range(size)], count.s()).apply_async()
-    value = res.get(timeout=900)
+    published = time.perf_counter() - t0
+    value = res.get(timeout=1800)
+    got = time.perf_counter() - t0
     assert value == size, value
-    return time.perf_counter() - t0
+    done = res.date_done
+    if isinstance(done, str):
+        done = dt.datetime.fromisoformat(done)
+    if done.tzinfo is None:
+        done = done.replace(tzinfo=dt.timezone.utc)
+    return {"get": got, "callback_done": done.timestamp() - wall0, "published": published}
 
 one(100)  # warm-up: worker pools up, connections open
 out = [one(n) for _ in range(runs)]
@@ -98,7 +106,7 @@ def flush(url: str) -> None:
     subprocess.run(["redis-cli", "-p", port, "FLUSHALL"], check=True, stdout=subprocess.DEVNULL)
 
 
-def run_peer(kind: str, workdir: Path, url: str, n: int, runs: int) -> list[float]:
+def run_peer(kind: str, workdir: Path, url: str, n: int, runs: int) -> list[dict[str, float]]:
     module = f"{kind}_cbench_tasks"
     (workdir / f"{module}.py").write_text(CELERIAC_TASKS if kind == "celeriac" else CELERY_TASKS)
     (workdir / f"{kind}_producer.py").write_text(PRODUCER.replace("{module}", module))
@@ -120,7 +128,7 @@ def run_peer(kind: str, workdir: Path, url: str, n: int, runs: int) -> list[floa
                               cwd=workdir, env=env, capture_output=True, text=True, timeout=3600)
         if done.returncode != 0:
             raise SystemExit(f"{kind} producer failed:\n{done.stderr[-3000:]}")
-        return [float(x) for x in json.loads(done.stdout.strip().splitlines()[-1])]
+        return [{k: float(v) for k, v in run.items()} for run in json.loads(done.stdout.strip().splitlines()[-1])]
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         try:
@@ -148,17 +156,20 @@ def main() -> int:
     url = f"redis://127.0.0.1:{port}/0"
     try:
         time.sleep(0.3)
-        figures: dict[str, list[float]] = {}
+        figures: dict[str, list[dict[str, float]]] = {}
+        medians: dict[str, dict[str, float]] = {}
         for kind in ("celeriac", "celery"):
             if args.only and kind != args.only:
                 continue
-            figures[kind] = run_peer(kind, workdir, url, args.n, args.runs)
-            med = statistics.median(figures[kind])
-            print(f"{kind:9s} chord of {args.n}: median {med:.3f} s ({args.n / med:,.0f} tasks/s) "
-                  f"runs={[round(x, 3) for x in figures[kind]]}", flush=True)
-        if len(figures) == 2:
-            ratio = statistics.median(figures["celery"]) / statistics.median(figures["celeriac"])
-            print(f"celeriac is {ratio:.2f}x Celery {(PEERS / 'python').exists() and 'on the same Redis'}")
+            figures[kind] = runs = run_peer(kind, workdir, url, args.n, args.runs)
+            medians[kind] = med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+            print(f"{kind:9s} chord of {args.n:,}: get() returned after {med['get']:.3f} s "
+                  f"({args.n / med['get']:,.0f} tasks/s); callback done at {med['callback_done']:.3f} s; "
+                  f"header published in {med['published']:.3f} s (medians of {len(runs)})", flush=True)
+        if len(medians) == 2:
+            for key in ("get", "callback_done"):
+                ratio = medians["celery"][key] / medians["celeriac"][key]
+                print(f"Celery / celeriac ({key}): {ratio:.1f}x")
         print(json.dumps({"n": args.n, "seconds": figures}))
         return 0
     finally:

@@ -158,8 +158,8 @@ class Signature:
 
     def build(self, app: Celeriac, args: Args, lineage: Lineage, extra: Mapping[str, Any]) -> list[Outgoing]:
         """The messages that start this signature now, with ``args`` given to its first task(s)."""
-        sig = self.clone(args) if isinstance(args, tuple) else self.clone()
-        options = merge_options(sig.options, extra)
+        call_args = (*args, *self.args) if isinstance(args, tuple) and args and not self.immutable else self.args
+        options = merge_options(self.options, extra)  # a new dict: prepare() does not mutate values
         if isinstance(args, ChordArgs):
             headers = dict(options.get("headers") or {})
             headers[CHORD_HEADER] = {"id": args.group_id, "size": args.size, "prepend": not self.immutable}
@@ -168,7 +168,7 @@ class Signature:
             options["parent_id"] = lineage.parent_id
         if lineage.root_id is not None:
             options["root_id"] = lineage.root_id
-        _, out = app.prepare(sig.task, sig.args, sig.kwargs, options, task=app.tasks.get(sig.task))
+        _, out = app.prepare(self.task, call_args, self.kwargs, options, task=app.tasks.get(self.task))
         return [out]
 
     def with_extra(self, extra: Mapping[str, Any]) -> Signature:
