@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from celeriac import config as _config
 from celeriac import serialization
 from celeriac.backends import create as create_backend
-from celeriac.backends.base import Backend, Outgoing
+from celeriac.backends.base import Backend, Outgoing, Settlement
 from celeriac.errors import ConfigurationError, ConnectionLost, NotRegistered
 from celeriac.message import Message, new_id, to_iso
 from celeriac.routing import Router, queues_from
@@ -339,7 +339,7 @@ class Celeriac:
         serializer = options.get("serializer") or (task.serializer if task is not None else None) or conf.task_serializer
         content_type, body = serialization.dumps(message.to_dict(), serializer)
         return message, Outgoing(queue=queue, task_id=task_id, content_type=content_type, body=body,
-                                 priority=priority, eta=eta_epoch)
+                                 priority=priority, eta=eta_epoch, task=name)
 
     def to_epoch(self, value: Any, name: str) -> float:
         """An ``eta``/``expires`` datetime (naive: UTC if ``enable_utc`` else ``timezone``)."""
@@ -396,6 +396,12 @@ class Celeriac:
             try:
                 if publish_once is not None:
                     publish_once(messages, window)
+                elif self.conf.task_send_sent_event and self.conf.worker_send_task_events:
+                    # task-sent events go in the same round trip as the messages
+                    from celeriac.events import task_sent
+
+                    self.broker.settle([Settlement(None, publish=list(messages), events=[
+                        task_sent(m.task_id, m.task, m.queue, m.eta) for m in messages])])
                 else:
                     self.broker.publish(messages)
                 return
@@ -418,7 +424,9 @@ class Celeriac:
 
     @property
     def control(self) -> Control:
-        return Control(self)
+        from celeriac.control import Control as RemoteControl  # revoke + inspect, ping, commands
+
+        return RemoteControl(self)
 
     @property
     def schedules(self) -> Schedules:

@@ -112,6 +112,7 @@ def _worker_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--prefetch-multiplier", type=int, help="Messages held per process/slot."),
         click.option("--shutdown-timeout", type=float, help="Seconds running tasks get after SIGTERM."),
         click.option("--log-json", is_flag=True, help="Log JSON lines."),
+        click.option("--metrics-port", type=int, help="Serve Prometheus /metrics on this port."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -123,7 +124,7 @@ def _worker_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.pass_obj
 def worker(obj: Ctx, app_spec: str | None, concurrency: int | None, pool: str | None, queues: str | None,
            loglevel: str, hostname: str | None, prefetch_multiplier: int | None,
-           shutdown_timeout: float | None, log_json: bool) -> None:
+           shutdown_timeout: float | None, log_json: bool, metrics_port: int | None) -> None:
     """Start a worker."""
     from celeriac import logs
     from celeriac.worker.worker import Worker
@@ -131,6 +132,8 @@ def worker(obj: Ctx, app_spec: str | None, concurrency: int | None, pool: str | 
     logs.configure(loglevel, json_format=log_json)
     if app_spec:
         obj.app_spec = app_spec
+    if metrics_port is not None:
+        obj.app.conf.worker_metrics_port = metrics_port
     try:
         w = Worker(obj.app, queues=[q.strip() for q in queues.split(",") if q.strip()] if queues else None,
                    pool=pool, concurrency=concurrency, hostname=hostname,
@@ -230,7 +233,9 @@ def purge(obj: Ctx, queue_names: str, force: bool) -> None:
     names = [q.strip() for q in queue_names.split(",") if q.strip()]
     if not force and sys.stdin.isatty():
         click.confirm(f"Purge all waiting messages of {', '.join(names)}?", abort=True)
-    for q in names:
+    from celeriac.cli_status import progress
+
+    for q in progress(names, description="purging"):
         n = obj.app.broker.purge(q)
         click.echo(f"purged {n} message(s) from {q}")
 
@@ -244,6 +249,13 @@ from celeriac import cli_guarantees as _guarantees_cli  # noqa: E402
 
 main.add_command(_guarantees_cli.revoke)
 main.add_command(_guarantees_cli.dlq)
+
+from celeriac import cli_observe as _observe_cli  # noqa: E402
+from celeriac import cli_status as _status_cli  # noqa: E402
+
+for _command in (_observe_cli.events, _observe_cli.inspect, _observe_cli.control, _observe_cli.task,
+                 _status_cli.status):
+    main.add_command(_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -37,6 +37,8 @@ class Outgoing:
     priority: int | None = None
     eta: float | None = None
     """Epoch seconds before which the message must not be delivered (None: now)."""
+    task: str | None = None
+    """The task name (for the ``task-sent`` event; not written by transports)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +121,9 @@ class Settlement:
     """When set, the message is moved to the dead-letter stream instead of acked."""
     more_results: list[ResultRecord] = field(default_factory=list)
     """Further results to write in the same step (a failed chain's steps that will not run)."""
+    stats: tuple[str, str, float, float] | None = None
+    """``(task name, state, runtime s, started epoch)`` of a task that ran, for the metrics
+    hook (``Consumer.on_settled``); transports do not write it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +249,12 @@ class Backend(Protocol):
 
     def emit(self, events: Sequence[dict[str, Any]]) -> None:
         ...
+
+    def read_events(self, after_id: str = "0", count: int = 1000,
+                    block_s: float = 0.0) -> list[tuple[str, dict[str, Any]]]:
+        """Events newer than ``after_id`` ("0": the oldest kept, "$": only new ones), oldest
+        first, as ``(id, event)`` pairs; waits up to ``block_s`` when none is there yet.
+        Ids are opaque strings that grow (docs/protocol.md, "Events")."""
 
     # -- beat: schedule registry, leader lease, fenced fire (see docs/protocol.md) -------------
     def schedule_put(self, name: str, spec: str) -> None:

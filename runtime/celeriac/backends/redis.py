@@ -17,7 +17,10 @@ Key space (``{q}`` is a queue name, ``{id}`` a task id)::
                                 block on BLMOVE from it to itself (no polling, no pub/sub)
     celeriac:revoked            zset of revoked task ids (score: epoch ms when forgotten)
     celeriac:events             stream of events (trimmed to about events_maxlen)
-    celeriac:worker:{name}      a live worker's description (expires without heartbeats)
+    celeriac:worker:{name}      a live worker process's description, JSON (expires without
+                                heartbeats); celeriac:workers is the set of their names
+    celeriac:reply:{id}         list of the replies to one control request (expires)
+    celeriac:metrics:collector  lease of the one process refreshing queue gauges (redis_observe.py)
     celeriac:chord:{group}      hash of a chord's joined header results: index -> "<content
                                 type>\n<value>", plus "failed" -> JSON of the first failure
     celeriac:chord:{group}:fired  SET NX guard: the callback is published exactly once
@@ -61,6 +64,7 @@ from celeriac.backends.base import (
     Settlement,
     priority_step,
 )
+from celeriac.backends.redis_observe import RedisObserve
 from celeriac.backends.redis_schedules import RedisSchedules
 from celeriac.config import Settings
 from celeriac.errors import BrokerError, ConnectionLost
@@ -222,6 +226,7 @@ class RedisBackend:
         self._result_ttl = settings.result_expires
         self._events_maxlen = settings.events_maxlen
         self._beat = RedisSchedules(self.client, _translated)
+        self._observe = RedisObserve(self.client, _translated)
 
     # -- producing ---------------------------------------------------------------------------
 
@@ -646,6 +651,41 @@ class RedisBackend:
             batch.event(event)
         with _translated("emitting events"):
             batch.run(self._scripts["settle"])
+
+    # -- observability (implemented in redis_observe.py) --------------------------------------
+
+    def read_events(self, after_id: str = "0", count: int = 1000,
+                    block_s: float = 0.0) -> list[tuple[str, dict[str, Any]]]:
+        """Events newer than ``after_id`` ("0": the oldest kept, "$": from now on), oldest
+        first, as ``(id, fields)``; waits up to ``block_s`` for one when none is there."""
+        return self._observe.read_events(str(after_id), count, block_s)
+
+    def last_event_id(self) -> str:
+        """The id of the newest event ("0-0" when none): start a tail from here."""
+        return self._observe.last_event_id()
+
+    def worker_register(self, name: str, info: dict[str, Any], ttl_s: float) -> None:
+        """Record a live worker process (``celeriac:worker:{name}``), expiring after ``ttl_s``."""
+        self._observe.worker_register(name, info, ttl_s)
+
+    def worker_unregister(self, name: str) -> None:
+        self._observe.worker_unregister(name)
+
+    def workers(self) -> list[dict[str, Any]]:
+        """The descriptions of every registered, unexpired worker process."""
+        return self._observe.workers()
+
+    def control_reply(self, request_id: str, reply: dict[str, Any]) -> None:
+        """Answer control request ``request_id`` (read by :meth:`control_replies`)."""
+        self._observe.control_reply(request_id, reply)
+
+    def control_replies(self, request_id: str, expected: int | None, timeout_s: float) -> list[dict[str, Any]]:
+        """Replies to a request: until ``expected`` came or ``timeout_s`` passed."""
+        return self._observe.control_replies(request_id, expected, timeout_s)
+
+    def collector_lease(self, holder: str, ttl_s: float) -> bool:
+        """Take or keep the queue-gauge collector lease; True while ``holder`` has it."""
+        return self._observe.collector_lease(holder, ttl_s)
 
     # -- beat (implemented in redis_schedules.py) ---------------------------------------------
 

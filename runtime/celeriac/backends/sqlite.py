@@ -459,14 +459,24 @@ class SQLiteBackend(SQLiteCanvas, SQLiteOps, SQLiteSchedules):
         with _translated("emitting events"), self.db.write() as conn:
             self._events_in(conn, events, time.time())
 
-    def read_events(self, after_id: int = 0, limit: int = 1000) -> list[tuple[int, dict[str, Any]]]:
-        """Stored events newer than ``after_id``, oldest first: ``(id, event)`` pairs."""
+    def read_events(self, after_id: str | int = "0", count: int = 1000,
+                    block_s: float = 0.0) -> list[tuple[str, dict[str, Any]]]:
+        """Stored events newer than ``after_id`` ("$": only new ones), oldest first:
+        ``(id, event)`` pairs; polls up to ``block_s`` when none is there yet."""
         import json
 
-        with _translated("reading events"), self.db.read() as conn:
-            rows = conn.execute("SELECT id, data FROM events WHERE id > ? ORDER BY id LIMIT ?",
-                                (after_id, limit)).fetchall()
-        return [(int(i), json.loads(d)) for i, d in rows]
+        deadline = time.monotonic() + block_s
+        with _translated("reading events"):
+            if after_id == "$":
+                with self.db.read() as conn:
+                    after_id = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+            while True:
+                with self.db.read() as conn:
+                    rows = conn.execute("SELECT id, data FROM events WHERE id > ? ORDER BY id LIMIT ?",
+                                        (int(after_id or 0), count)).fetchall()
+                if rows or time.monotonic() >= deadline:
+                    return [(str(i), json.loads(d)) for i, d in rows]
+                time.sleep(0.05)
 
     def close(self) -> None:
         self.db.close()

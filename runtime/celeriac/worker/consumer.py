@@ -24,8 +24,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from celeriac import states
 from celeriac.backends.base import Delivery, Settlement
 from celeriac.errors import BrokerError, ConnectionLost, TimeLimitExceeded
+from celeriac.worker import remote
 from celeriac.worker.execute import Executor, Job, Outcome
 from celeriac.worker.limits import Interrupter, Watched
+from celeriac.worker.monitor import Monitor
 
 if TYPE_CHECKING:
     from celeriac.app import Celeriac
@@ -106,15 +108,26 @@ class Consumer:
         self.interrupter = Interrupter(on_hard=self._on_hard_limit)
         self.executor.interrupter = self.interrupter
         self.control = conf.worker_control_enabled
-        self.control_handlers: dict[str, Callable[[Consumer, dict[str, Any]], None]] = {
-            "revoke": _control_revoke,
+        self.control_handlers: dict[str, Callable[[Consumer, dict[str, Any]], Any]] = {
+            **remote.COMMANDS, "revoke": _control_revoke,
         }
-        """Commands of the ``celeriac:control`` channel this process obeys (extend freely)."""
+        """Commands of the ``celeriac:control`` channel this process obeys (extend freely;
+        see ``celeriac.worker.remote.control_command``)."""
+        self.running: dict[str, Job] = {}
+        """Jobs running now, by message id (``inspect active``, task-started events)."""
+        self.pool_name = {"ThreadPool": "threads", "AsyncioPool": "asyncio"}.get(type(pool).__name__, "solo")
+        self.concurrency = int(getattr(pool, "concurrency", 1))
+        """The worker's pool size (set by ``Worker``: a prefork child reports the worker's)."""
+        self.prefork_child = False
+        self.metrics_dir: str | None = None
+        """A prefork child: the supervisor's multiprocess metrics directory (it serves them)."""
+        self.monitor = Monitor(self)
 
     # -- called by pools -----------------------------------------------------------------------
 
     def job_started(self, job: Job) -> None:
         """Before a job runs: early ack and STARTED, when asked for."""
+        self.running[job.delivery.message_id] = job
         if not self.executor.acks_late(job):
             self._queue([Settlement(job.delivery)], release=False)
         if self.executor.track_started(job):
@@ -129,6 +142,8 @@ class Consumer:
         A lone delivery finished in the fetch loop's own thread (an idle solo consumer) is
         written right here: handing it to the committer thread would only add a wake-up.
         """
+        if settlement.delivery is not None:
+            self.running.pop(settlement.delivery.message_id, None)
         if self.max_tasks is not None or self.max_memory_kib is not None:
             self._check_child_limits()
         if self._inline and threading.get_ident() == self._loop_thread and not self._outbox:
@@ -184,6 +199,7 @@ class Consumer:
 
     def run(self) -> None:
         """Consume until :meth:`stop`; then hand back what is left and return."""
+        self.monitor.start()
         self._start_thread(self._commit_loop, "committer")
         self._start_thread(self._heartbeat_loop, "heartbeat")
         if self.control:
@@ -273,6 +289,10 @@ class Consumer:
         self._give_back(back, count_delivery=False, what="prefetched")
 
     def _shutdown(self, unsubmitted: list[Delivery]) -> None:
+        take = getattr(self.pool, "take_unstarted", None)
+        if take is not None:  # hand back what the pool queued but never started, before waiting
+            self._give_back([*unsubmitted, *take()], count_delivery=False, what="prefetched")
+            unsubmitted = []
         unstarted, running = self.pool.shutdown(0.0 if self.hurry.is_set() else self.shutdown_timeout_s)
         self.interrupter.stop()
         if self._giveback is not None:
@@ -287,6 +307,7 @@ class Consumer:
         self._finished.set()
         for t in self._threads:
             t.join(timeout=10)
+        self.monitor.stopped()
 
     def _give_back(self, deliveries: list[Delivery], *, count_delivery: bool, what: str) -> None:
         if not deliveries:
@@ -407,13 +428,7 @@ class Consumer:
             _close_quietly(sub)
 
     def on_control(self, message: dict[str, Any]) -> None:
-        handler = self.control_handlers.get(str(message.get("command", "")))
-        if handler is None:
-            return
-        try:
-            handler(self, message)
-        except Exception:
-            logger.exception("control command %r failed", message.get("command"))
+        remote.dispatch(self, message)
 
     def _start_thread(self, target: Callable[[], None], what: str) -> None:
         def supervised() -> None:

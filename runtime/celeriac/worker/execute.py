@@ -353,6 +353,7 @@ class Executor:
             signals.task_postrun.send(task, task_id=m.id, task=task, args=m.args, kwargs=m.kwargs,
                                       retval=outcome.value if outcome.state == states.SUCCESS else outcome.exc,
                                       state=outcome.state)
+        settlement.stats = (m.task, outcome.state, runtime, job.started or job.received)
         return settlement
 
     def _success(self, job: Job, value: Any, runtime: float) -> Settlement:

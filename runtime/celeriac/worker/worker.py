@@ -103,7 +103,10 @@ class Worker:
     def run_consumer(self, name: str | None = None, *, child: bool = False) -> None:
         """Run one consumer in this process until a signal stops it (``child``: a prefork child)."""
         self.consumer = Consumer(self.app, self.queues, self._make_pool(), hostname=self.hostname, name=name)
+        self.consumer.pool_name, self.consumer.concurrency = self.pool_name, self.concurrency
         if child:
+            self.consumer.prefork_child = True
+            self.consumer.metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
             conf = self.app.conf
             self.consumer.max_tasks = conf.worker_max_tasks_per_child
             self.consumer.max_memory_kib = conf.worker_max_memory_per_child
@@ -116,6 +119,11 @@ class Worker:
 
     def _child_main(self, name: str) -> None:
         self._signals = 0
+        # Forked with stop signals blocked (see PreforkSupervisor._spawn): take them over.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_signal)
+        signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT})
         try:
             self.run_consumer(name, child=True)
         except Exception:

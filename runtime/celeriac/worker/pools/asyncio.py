@@ -66,9 +66,17 @@ class AsyncioPool:
         self._futures.add(fut)
         fut.add_done_callback(self._futures.discard)
 
+    def take_unstarted(self) -> list[Delivery]:
+        """Stop starting coroutines; return the deliveries still waiting for a slot."""
+        self._closing = True
+        taken = list(self._waiting.values())
+        self._waiting.clear()
+        return taken
+
     def shutdown(self, timeout_s: float) -> tuple[list[Delivery], list[Delivery]]:
         self._closing = True
         unstarted = list(self._waiting.values())
+        self._waiting.clear()
         deadline = time.monotonic() + timeout_s
         hurry = self._consumer.hurry if self._consumer is not None else None
         while self._running and time.monotonic() < deadline and not (hurry is not None and hurry.is_set()):

@@ -13,20 +13,25 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING
 
+from celeriac import metrics
 from celeriac.errors import BrokerError
 from celeriac.worker.consumer import EXIT_HARD_LIMIT
+from celeriac.worker.remote import SUPERVISOR_DIR_ENV
 
 if TYPE_CHECKING:
     from celeriac.app import Celeriac
 
 logger = logging.getLogger(__name__)
 
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT}  #: blocked while forking a child
 RESTART_BACKOFF_S = 1.0  #: pause before replacing a child that died young
 YOUNG_S = 2.0  #: a child that dies sooner than this after start counts as a crash loop
 
@@ -47,13 +52,21 @@ class PreforkSupervisor:
         self._stopping = False
         self._forced = False
         self._seq = 0
+        self._retiring: set[int] = set()
 
     def _spawn(self) -> None:
         self._seq += 1
         name = f"{self.hostname}.{os.getpid()}.c{self._seq}"
         proc = self._ctx.Process(target=self.child_main, args=(name,), name=f"celeriac-child-{self._seq}",
                                  daemon=False)
-        proc.start()
+        # The child inherits this process's signal handlers; a SIGTERM arriving before it
+        # installs its own would run the supervisor's handler in the child (which then
+        # never stops). Block them across the fork; the child unblocks once it is ready.
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            proc.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         assert proc.pid is not None
         self._children[proc.pid] = (proc, name, time.monotonic())
 
@@ -69,14 +82,37 @@ class PreforkSupervisor:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(proc.pid, signal.SIGKILL if self._forced else signal.SIGTERM)
 
+    def _on_resize(self, signum: int, _frame: object) -> None:
+        """SIGTTIN: one child more; SIGTTOU: one fewer (``pool_grow``/``pool_shrink``)."""
+        self.concurrency = self.concurrency + 1 if signum == signal.SIGTTIN else max(1, self.concurrency - 1)
+        logger.info("pool size now %d", self.concurrency)
+
+    def _resize(self) -> None:
+        live = [pid for pid in self._children if pid not in self._retiring]
+        while len(live) < self.concurrency:
+            self._spawn()
+            live = [pid for pid in self._children if pid not in self._retiring]
+        for pid in live[self.concurrency:]:
+            self._retiring.add(pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGQUIT, self._on_signal)
+        signal.signal(signal.SIGTTIN, self._on_resize)
+        signal.signal(signal.SIGTTOU, self._on_resize)
+        with observability(self.app.conf.worker_metrics_port):
+            return self._run()
+
+    def _run(self) -> int:
         for _ in range(self.concurrency):
             self._spawn()
         deadline: float | None = None
         while self._children:
+            if not self._stopping:
+                self._resize()
             if self._stopping and deadline is None:
                 deadline = time.monotonic() + self.shutdown_timeout_s + 2.0
             if deadline is not None and time.monotonic() > deadline and not self._forced:
@@ -89,6 +125,8 @@ class PreforkSupervisor:
                 if proc.exitcode is None:
                     continue
                 del self._children[pid]
+                self._retiring.discard(pid)
+                metrics.process_dead(pid)
                 clean = proc.exitcode == 0
                 if proc.exitcode == EXIT_HARD_LIMIT:
                     logger.warning("child %s (pid %d) stopped by a task's hard time limit; replacing it",
@@ -99,7 +137,7 @@ class PreforkSupervisor:
                 # A crash counts as a delivery of what the child held (poison messages end
                 # in the dead-letter stream); a clean or time-limited exit does not.
                 self._release(name, count_delivery=not clean and proc.exitcode != EXIT_HARD_LIMIT)
-                if not self._stopping:
+                if not self._stopping and len(self._children) - len(self._retiring) < self.concurrency:
                     if not clean and time.monotonic() - started < YOUNG_S:
                         time.sleep(RESTART_BACKOFF_S)
                     self._spawn()
@@ -115,3 +153,31 @@ class PreforkSupervisor:
             return
         if n:
             logger.warning("handed back %d message(s) held by %s", n, consumer)
+
+
+@contextlib.contextmanager
+def observability(port: int | None) -> Iterator[None]:
+    """A directory shared with the children (control claims; multiprocess metrics when
+    ``port`` is set, served from here), removed at exit."""
+    path = tempfile.mkdtemp(prefix="celeriac-worker-")
+    saved = {k: os.environ.get(k) for k in (metrics.MULTIPROC_ENV, SUPERVISOR_DIR_ENV)}
+    os.environ[SUPERVISOR_DIR_ENV] = path
+    server = None
+    if port is not None:
+        os.makedirs(os.path.join(path, "metrics"))
+        os.environ[metrics.MULTIPROC_ENV] = os.path.join(path, "metrics")
+        try:
+            server = metrics.serve(port)
+        except OSError as exc:
+            logger.error("cannot serve metrics on port %s: %s", port, exc)
+    try:
+        yield
+    finally:
+        if server is not None:
+            server.close()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        shutil.rmtree(path, ignore_errors=True)

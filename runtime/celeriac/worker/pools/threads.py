@@ -50,6 +50,18 @@ class ThreadPool:
     def submit(self, delivery: Delivery) -> None:
         self._queue.put(delivery)
 
+    def take_unstarted(self) -> list[Delivery]:
+        """Remove and return the deliveries no thread has started (stopping)."""
+        unstarted: list[Delivery] = []
+        while True:
+            try:
+                d = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if d is not None:
+                unstarted.append(d)
+        return unstarted
+
     def shutdown(self, timeout_s: float) -> tuple[list[Delivery], list[Delivery]]:
         unstarted: list[Delivery] = []
         while True:
