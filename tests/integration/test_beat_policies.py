@@ -209,3 +209,16 @@ def test_stale_leader_tick_is_fenced(make_app: Any, redis_url: str) -> None:
     assert published(redis_url) == [] and old.lease.token is None
     new.tick()
     assert ticks(redis_url, "e") == {"2026-01-01T12:01:00.000000Z": 1}
+
+
+def test_catch_up_all_fires_every_missed_tick_once(make_app: Any, redis_url: str) -> None:
+    app = make_app()
+    app.schedules.add("all", "tasks.all", every(60), catch_up="all")
+    clock = Clock(utc(2026, 1, 1, 12, 0, 0))
+    beat = leader(app, clock)
+    beat.tick()
+    clock.at(utc(2026, 1, 1, 12, 5, 30))
+    while beat.tick() <= clock():  # the loop calls again at once while ticks are owed
+        pass
+    assert ticks(redis_url, "all") == {f"2026-01-01T12:0{m}:00.000000Z": 1 for m in range(1, 6)}
+    assert app.schedules.get("all").state.missed_count == 0
