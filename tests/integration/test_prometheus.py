@@ -1,0 +1,149 @@
+"""A real Prometheus server scrapes a real prefork worker; the documented PromQL of
+docs/metrics.md returns the expected series and values after a known workload."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from helpers import free_port, wait_for
+
+
+@pytest.fixture
+def prometheus_bin() -> str:
+    binary = shutil.which("prometheus")
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("prometheus is not installed (CI must install it: CELERIAC_WITH_PROMETHEUS=1)")
+        pytest.skip("prometheus is not installed")
+    return binary
+
+
+class Prometheus:
+    def __init__(self, binary: str, target_port: int) -> None:
+        self.dir = tempfile.mkdtemp(prefix="celeriac-prom-")
+        self.port = free_port()
+        config = os.path.join(self.dir, "prometheus.yml")
+        with open(config, "w") as f:
+            f.write(f"global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+                    f"scrape_configs:\n  - job_name: celeriac\n    static_configs:\n"
+                    f"      - targets: ['127.0.0.1:{target_port}']\n")
+        self.log = open(os.path.join(self.dir, "log"), "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [binary, f"--config.file={config}", f"--storage.tsdb.path={self.dir}/data",
+             f"--web.listen-address=127.0.0.1:{self.port}"], stdout=self.log, stderr=subprocess.STDOUT)
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        url = f"http://127.0.0.1:{self.port}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+        with urllib.request.urlopen(url, timeout=5) as r:
+            body = json.loads(r.read())
+        assert body["status"] == "success", body
+        return list(body["data"]["result"])
+
+    def value(self, promql: str) -> float | None:
+        try:
+            res = self.query(promql)
+        except OSError:
+            return None
+        return float(res[0]["value"][1]) if res else None
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def prometheus(prometheus_bin: str) -> Iterator[Any]:
+    started: list[Prometheus] = []
+
+    def start(target_port: int) -> Prometheus:
+        p = Prometheus(prometheus_bin, target_port)
+        started.append(p)
+        return p
+
+    yield start
+    for p in started:
+        p.close()
+
+
+def _scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        return str(r.read().decode())
+
+
+def test_prometheus_scrapes_a_prefork_worker(make_app: Any, cli_worker: Any, prometheus: Any) -> None:
+    port = free_port()
+    w = cli_worker("-A", "observeapp", "worker", "-P", "prefork", "-c", "2", "--metrics-port", str(port),
+                   env={"CELERIAC_WORKER_HEARTBEAT_INTERVAL": "0.5"})
+    wait_for(lambda: _try(lambda: _scrape(port)), 30, interval=0.2, what="worker /metrics")
+    prom = prometheus(port)
+    app = make_app("observeapp")
+    ok = [app.send_task("obs.add", (i, i)) for i in range(20)]
+    bad = [app.send_task("obs.fail") for _ in range(3)]
+    for r in ok:
+        r.get(timeout=30)
+    for r in bad:
+        r.get(timeout=30, propagate=False)
+    app.send_task("obs.add", (1, 1), countdown=3600)  # one delayed message
+    # The documented queries (docs/metrics.md):
+    q_ok = 'sum(celeriac_tasks_total{task="obs.add",state="SUCCESS"})'
+    q_fail = 'sum(celeriac_tasks_total{task="obs.fail",state="FAILURE"})'
+    assert wait_for(lambda: prom.value(q_ok) == 20.0, 60, interval=0.5, what=q_ok)
+    assert prom.value(q_fail) == 3.0
+    q_runtime = 'sum(celeriac_task_runtime_seconds_count{task="obs.add"})'
+    assert prom.value(q_runtime) == 20.0
+    assert prom.value('sum(celeriac_task_queue_latency_seconds_count{queue="default"})') == 23.0
+    q_p50 = 'histogram_quantile(0.5, sum by (le) (rate(celeriac_task_runtime_seconds_bucket[1m])))'
+    assert wait_for(lambda: prom.value(q_p50) is not None, 30, interval=0.5, what=q_p50)
+    assert wait_for(lambda: prom.value('max by (queue) (celeriac_queue_delayed{queue="default"})') == 1.0,
+                    30, interval=0.5, what="delayed gauge")
+    assert prom.value('max by (queue) (celeriac_queue_ready{queue="default"})') == 0.0
+    assert wait_for(lambda: prom.value("max(celeriac_workers_online)") == 1.0, 30, interval=0.5)
+    assert prom.value("sum by (worker) (celeriac_worker_concurrency)") == 2.0
+    assert prom.value("sum(celeriac_worker_in_flight)") is not None
+    # Both children counted: the supervisor aggregates them (multiprocess mode).
+    processed = wait_for(lambda: prom.value("sum(celeriac_worker_processed)") == 23.0, 30, interval=0.5)
+    assert processed
+    w.stop()
+
+
+def _try(fn: Any) -> Any:
+    try:
+        return fn()
+    except OSError:
+        return None
+
+
+def test_threads_worker_metrics_in_process(make_app: Any, worker: Any) -> None:
+    port = free_port()
+    app = make_app("m", worker_metrics_port=port, worker_heartbeat_interval=0.2)
+
+    @app.task(name="m.retry", bind=True, max_retries=1, default_retry_delay=0)
+    def flaky(self: Any) -> str:
+        if self.request.retries == 0:
+            raise self.retry()
+        return "ok"
+
+    w = worker(app)
+    assert app.send_task("m.retry").get(timeout=20) == "ok"
+    text = wait_for(lambda: _try(lambda: _scrape(port)), 10)
+    w.stop()
+    assert 'celeriac_tasks_total{queue="default",state="RETRY",task="m.retry"}' in text
+    assert 'celeriac_tasks_total{queue="default",state="SUCCESS",task="m.retry"}' in text
+    assert 'celeriac_task_retries_total{queue="default",task="m.retry"}' in text
+    assert "celeriac_queue_depth" in text and "celeriac_worker_concurrency" in text
