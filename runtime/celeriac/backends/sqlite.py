@@ -47,6 +47,7 @@ from celeriac.backends.sqlconn import (
     translated,
 )
 from celeriac.backends.sqlite_canvas import SQLiteCanvas
+from celeriac.backends.sqlite_observe import SQLiteObserve
 from celeriac.backends.sqlite_ops import SQLiteOps
 from celeriac.backends.sqlite_schedules import SQLiteSchedules
 from celeriac.config import Settings
@@ -76,7 +77,7 @@ def path_from_url(url: str) -> str:
 _translated = translated
 
 
-class SQLiteBackend(SQLiteCanvas, SQLiteOps, SQLiteSchedules):
+class SQLiteBackend(SQLiteCanvas, SQLiteOps, SQLiteObserve, SQLiteSchedules):
     """Broker and result store in one SQLite database (``sqlite://``)."""
 
     def __init__(self, url: str, settings: Settings) -> None:
@@ -458,25 +459,6 @@ class SQLiteBackend(SQLiteCanvas, SQLiteOps, SQLiteSchedules):
             return
         with _translated("emitting events"), self.db.write() as conn:
             self._events_in(conn, events, time.time())
-
-    def read_events(self, after_id: str | int = "0", count: int = 1000,
-                    block_s: float = 0.0) -> list[tuple[str, dict[str, Any]]]:
-        """Stored events newer than ``after_id`` ("$": only new ones), oldest first:
-        ``(id, event)`` pairs; polls up to ``block_s`` when none is there yet."""
-        import json
-
-        deadline = time.monotonic() + block_s
-        with _translated("reading events"):
-            if after_id == "$":
-                with self.db.read() as conn:
-                    after_id = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
-            while True:
-                with self.db.read() as conn:
-                    rows = conn.execute("SELECT id, data FROM events WHERE id > ? ORDER BY id LIMIT ?",
-                                        (int(after_id or 0), count)).fetchall()
-                if rows or time.monotonic() >= deadline:
-                    return [(str(i), json.loads(d)) for i, d in rows]
-                time.sleep(0.05)
 
     def close(self) -> None:
         self.db.close()

@@ -140,7 +140,8 @@ class PreforkSupervisor:
                 if not self._stopping and len(self._children) - len(self._retiring) < self.concurrency:
                     if not clean and time.monotonic() - started < YOUNG_S:
                         time.sleep(RESTART_BACKOFF_S)
-                    self._spawn()
+                    if not self._stopping:  # a stop signal may have come during the pause
+                        self._spawn()
             time.sleep(0.05)
         return 0
 
