@@ -161,3 +161,16 @@ def test_map_starmap_chunks(make_app: Any, worker: Any) -> None:
     # a signature of a map survives the wire (dict) form
     sig = signature(t["ident"].map([5]).to_dict(), app=app)
     assert sig.delay().get(timeout=10) == [5]
+
+
+def test_canvas_with_a_separate_result_store(make_app: Any, worker: Any, redis_url: str) -> None:
+    """Results in another store: chords still join with the acks, 'not run' records land there."""
+    app = make_app(backend=redis_url.rsplit("/", 1)[0] + "/1")
+    t = _tasks(app)
+    assert not app.results_with_broker
+    worker(app)
+    assert chord([t["add"].s(i, i) for i in range(10)], t["tsum"].s()).apply_async().get(timeout=10) == 90
+    res = chain(t["boom"].s(), t["add"].s(1)).apply_async()
+    with pytest.raises(ValueError):
+        res.get(timeout=10)
+    assert res.state == states.FAILURE

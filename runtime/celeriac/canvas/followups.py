@@ -166,7 +166,7 @@ def resolve(app: Celeriac, m: Message) -> Message:
 
 def _chord_args(app: Celeriac, chord: Mapping[str, Any], args: list[Any]) -> list[Any]:
     group_id, size = str(chord["id"]), int(chord["size"])
-    state = app.backend.get_chord(group_id)
+    state = app.broker.get_chord(group_id)  # joined by the broker's settle, with the acks
     if state.failure is not None:
         info = json.loads(state.failure)
         exc = info.get("exc") or {}

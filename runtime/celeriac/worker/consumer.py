@@ -358,7 +358,8 @@ class Consumer:
                 else:
                     self.backend.settle([Settlement(s.delivery, None, s.publish, s.events, s.chord,
                                                     s.dead_letter_reason) for s in batch])
-                    self.results.settle([Settlement(None, s.result) for s in batch if s.result is not None])
+                    self.results.settle([Settlement(None, s.result, more_results=s.more_results)
+                                         for s in batch if s.result is not None or s.more_results])
                 return
             except ConnectionLost as exc:
                 logger.warning("broker unreachable while settling %d task(s) (%s); retrying", len(batch), exc)
