@@ -119,20 +119,22 @@ def serve(port: int, *, extra: list[Any] | None = None) -> Server:
 
     Args:
         port: TCP port (all interfaces).
-        extra: further collectors (e.g. :class:`BeatCollector`).
+        extra: serve these collectors instead (a beat's :class:`BeatCollector`).
     """
     from prometheus_client import CollectorRegistry
 
     path = multiprocess_dir()
-    if path:
+    if extra:  # a process of its own kind (a beat): only these collectors
+        registry = CollectorRegistry()
+        for collector in extra:
+            registry.register(collector)
+    elif path:
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=path)  # type: ignore[no-untyped-call]
     else:
         registry = get().registry
-    for collector in extra or ():
-        registry.register(collector)
     return Server(port, registry)
 
 

@@ -31,9 +31,10 @@ _LEVELS = click.Choice(["debug", "info", "warning", "error", "critical"], case_s
 @click.option("--renew-interval", type=float, default=1.0, show_default=True,
               help="Seconds between lease renewals / take-over attempts.")
 @click.option("--no-sync", is_flag=True, help="Do not write beat_schedule into the registry.")
+@click.option("--metrics-port", type=int, help="Serve Prometheus /metrics (runs fired/missed) on this port.")
 @click.pass_obj
 def beat(obj: Ctx, app_spec: str | None, loglevel: str, log_json: bool, lease_ttl: float,
-         renew_interval: float, no_sync: bool) -> None:
+         renew_interval: float, no_sync: bool, metrics_port: int | None) -> None:
     """Run a beat: fire periodic tasks (several may run; one leads at a time)."""
     from celeriac import logs
     from celeriac.beat.scheduler import Beat
@@ -41,8 +42,13 @@ def beat(obj: Ctx, app_spec: str | None, loglevel: str, log_json: bool, lease_tt
     logs.configure(loglevel, json_format=log_json)
     if app_spec:
         obj.app_spec = app_spec
+    server = None
     try:
         b = Beat(obj.app, lease_ttl_s=lease_ttl, renew_s=renew_interval, sync_static=not no_sync)
+        if metrics_port is not None:
+            from celeriac import metrics
+
+            server = metrics.serve(metrics_port, extra=[metrics.BeatCollector(b)])
 
         def on_signal(signum: int, frame: Any) -> None:
             b.stop()
@@ -54,6 +60,8 @@ def beat(obj: Ctx, app_spec: str | None, loglevel: str, log_json: bool, lease_tt
         click.echo(f"Error: {exc}", err=True)
         sys.exit(1)
     finally:
+        if server is not None:
+            server.close()
         obj.app.close()
 
 
