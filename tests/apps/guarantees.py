@@ -1,7 +1,7 @@
 """Tasks for the execution-guarantee tests that run real ``celeriac worker`` processes.
 
 Every task records each execution as a marker file ``<tag>.<pid>.<ns>`` in
-``CELERIAC_TEST_MARKER_DIR`` (files, not Redis: the Redis fault test kills the server while
+``GUARANTEES_MARKER_DIR`` (files, not Redis: the Redis fault test kills the server while
 tasks run), so tests count executions exactly.
 """
 
@@ -18,15 +18,15 @@ app = Celeriac("guarantees")
 
 
 def mark(tag: str, suffix: str = "") -> None:
-    folder = os.environ.get("CELERIAC_TEST_MARKER_DIR")
+    folder = os.environ.get("GUARANTEES_MARKER_DIR")
     if folder:
         Path(folder, f"{tag}{suffix}.{os.getpid()}.{time.monotonic_ns()}").touch()
 
 
 def count(folder: str | os.PathLike[str], tag: str, suffix: str = "") -> int:
     """Executions of ``tag`` recorded in ``folder``."""
-    prefix = f"{tag}{suffix}."
-    return sum(1 for p in Path(folder).iterdir() if p.name.startswith(prefix))
+    name = f"{tag}{suffix}"
+    return sum(1 for p in Path(folder).iterdir() if p.is_file() and p.name.rsplit(".", 2)[0] == name)
 
 
 @app.task

@@ -161,7 +161,7 @@ def test_soft_limit_interrupts_a_blocking_sleep_in_a_solo_worker_process(cli_wor
                                                                          gapp: Any) -> None:
     soft_limited = gapp.soft_limited
     w = cli_worker("-A", "guarantees", "worker", "-P", "solo", "-l", "info",
-                   env={"CELERIAC_TEST_MARKER_DIR": str(tmp_path)})
+                   env={"GUARANTEES_MARKER_DIR": str(tmp_path)})
     r = soft_limited.delay("s")
     assert r.get(timeout=30) == "cleaned up"
     w.stop()
@@ -171,7 +171,7 @@ def test_hard_limit_in_prefork_stops_and_replaces_the_child(cli_worker: Any, tmp
     hard_limited, pid = gapp.hard_limited, gapp.pid
 
     cli_worker("-A", "guarantees", "worker", "-P", "prefork", "-c", "1", "-l", "info",
-               env={"CELERIAC_TEST_MARKER_DIR": str(tmp_path)})
+               env={"GUARANTEES_MARKER_DIR": str(tmp_path)})
     before = pid.delay().get(timeout=30)
     r = hard_limited.delay("h")
     assert done(r) == states.FAILURE
