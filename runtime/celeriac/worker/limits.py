@@ -26,7 +26,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from celeriac.errors import HardTimeLimit, SoftTimeLimitExceeded, Terminated
 
@@ -35,20 +34,25 @@ logger = logging.getLogger(__name__)
 INTERRUPT_SIGNAL = signal.SIGUSR2  #: the signal that carries an interruption to the main thread
 
 
-@dataclass
 class Watched:
     """A running task with limits (or that may be terminated)."""
 
-    key: str
-    """The task id."""
-    ident: int
-    """The thread running it."""
-    soft_at: float | None = None
-    hard_at: float | None = None
-    fired: list[type[BaseException]] = field(default_factory=list)
-    """Exceptions raised into it so far (the executor reads the last one)."""
-    payload: object = None
-    """Whatever the caller attached (the executor's job)."""
+    __slots__ = ("fired", "hard_at", "ident", "key", "payload", "soft_at", "token")
+
+    def __init__(self, key: str, ident: int, soft_at: float | None = None, hard_at: float | None = None) -> None:
+        self.key = key
+        """The task id."""
+        self.ident = ident
+        """The thread running it."""
+        self.soft_at = soft_at
+        self.hard_at = hard_at
+        self.fired: list[type[BaseException]] = []
+        """Exceptions raised into it so far."""
+        self.payload: object = None
+        """Whatever the caller attached (the executor's job)."""
+        self.token = [True]
+        """Claimed (``pop()``, atomic) by whichever comes first: the task ending, or a
+        terminate that is about to raise into it. Keeps the cheap path lock-free."""
 
 
 class Interrupter:
@@ -91,6 +95,10 @@ class Interrupter:
 
     def watch(self, key: str, *, soft_s: float | None, hard_s: float | None) -> Watched:
         """Track a task starting now in this thread (limits in seconds, None: none)."""
+        if not soft_s and not hard_s:  # only terminate can reach it: no lock, no thread
+            w = Watched(key, threading.get_ident())
+            self._running[key] = w
+            return w
         now = time.monotonic()
         w = Watched(key, threading.get_ident(), now + soft_s if soft_s else None,
                     now + hard_s if hard_s else None)
@@ -106,6 +114,15 @@ class Interrupter:
 
     def unwatch(self, w: Watched) -> None:
         """The task is over: nothing more will be raised into it."""
+        try:
+            w.token.pop()
+            claimed = False
+        except IndexError:
+            claimed = True  # a terminate got there first and raises (or raised) into us
+        if w.soft_at is None and w.hard_at is None and not claimed:
+            if self._running.get(w.key) is w:
+                self._running.pop(w.key, None)
+            return
         with self._cond:
             if self._running.get(w.key) is w:
                 del self._running[w.key]
@@ -118,6 +135,10 @@ class Interrupter:
             w = self._running.get(key)
             if w is None:
                 return False
+            try:
+                w.token.pop()
+            except IndexError:
+                return False  # it is ending right now
             self._raise(w, Terminated)
             return True
 
@@ -145,8 +166,8 @@ class Interrupter:
                     continue
                 heapq.heappop(self._heap)
                 w = self._running.get(key)
-                if w is None or (w.soft_at != at and w.hard_at != at):
-                    continue  # finished (or a later task with the same id)
+                if w is None or (w.soft_at != at and w.hard_at != at) or not w.token:
+                    continue  # finished, terminated, or a later task with the same id
                 if kind == "soft":
                     logger.warning("task %s: soft time limit exceeded", key)
                     self._raise(w, SoftTimeLimitExceeded)
