@@ -141,7 +141,9 @@ def test_threads_worker_metrics_in_process(make_app: Any, worker: Any) -> None:
 
     w = worker(app)
     assert app.send_task("m.retry").get(timeout=20) == "ok"
-    text = wait_for(lambda: _try(lambda: _scrape(port)), 10)
+    series = 'celeriac_tasks_total{queue="default",state="SUCCESS",task="m.retry"}'
+    # task metrics are written within METRICS_FLUSH_S or at the next heartbeat
+    text = wait_for(lambda: (t := _try(lambda: _scrape(port))) and series in t and t, 10, what=series)
     w.stop()
     assert 'celeriac_tasks_total{queue="default",state="RETRY",task="m.retry"}' in text
     assert 'celeriac_tasks_total{queue="default",state="SUCCESS",task="m.retry"}' in text

@@ -15,10 +15,11 @@ or ``task-started`` (running) then, once.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
+import threading
 import time
-from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -34,12 +35,30 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 REGISTRY_TTL_HEARTBEATS = 3  #: a registry entry outlives this many missed heartbeats
+METRICS_FLUSH_S = 1.0  #: pending task metrics are written at least this often while busy
 
 
-def publish_ms(message_id: str) -> int | None:
-    """The publish time (epoch ms) in a Redis stream entry id ("<ms>-<seq>"), else None."""
-    head, sep, _ = message_id.partition("-")
-    return int(head) if sep and head.isdigit() else None
+def observe_many(child: Any, values: list[float]) -> None:
+    """Observe ``values`` into one labelled histogram with one write per touched bucket.
+
+    Reaches into prometheus-client's histogram child (``_upper_bounds``, ``_buckets``
+    holding per-bucket, not cumulative, counts, ``_sum``), as its own ``observe`` does;
+    falls back to ``observe`` if those ever change.
+    """
+    bounds = getattr(child, "_upper_bounds", None)
+    buckets = getattr(child, "_buckets", None)
+    total = getattr(child, "_sum", None)
+    if bounds is None or buckets is None or total is None or len(bounds) != len(buckets):
+        for v in values:
+            child.observe(v)
+        return
+    counts = [0] * len(bounds)
+    for v in values:
+        counts[bisect.bisect_left(bounds, v)] += 1
+    total.inc(sum(values))
+    for i, n in enumerate(counts):
+        if n:
+            buckets[i].inc(n)
 
 
 class Monitor:
@@ -56,6 +75,15 @@ class Monitor:
         self.online = False
         self.collector = False
         self.backend = consumer.backend
+        self._runtime: dict[tuple[str, str], Any] = {}
+        self._latency: dict[str, Any] = {}
+        self._pending_lock = threading.Lock()
+        self._counts: dict[tuple[str, str, str], int] = {}
+        self._runtimes: dict[tuple[str, str], list[float]] = {}
+        self._latencies: dict[str, list[float]] = {}
+        self._retries: dict[tuple[str, str], int] = {}
+        self._redelivered: dict[str, int] = {}
+        self._flushed = time.monotonic()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -78,6 +106,7 @@ class Monitor:
     def stopped(self) -> None:
         """The consumer finished: worker-offline, leave the registry, stop serving."""
         c = self.consumer
+        self.flush_metrics()
         try:
             if self.events and self.online:
                 self.backend.emit([ev.wire(self._worker_event("worker-offline"))])
@@ -104,43 +133,85 @@ class Monitor:
         if register is not None:
             register(consumer.name, self.describe(), consumer.heartbeat_s * REGISTRY_TTL_HEARTBEATS)
         if self.metrics is not None:
+            self.flush_metrics()
             self.metrics.worker_in_flight.labels(consumer.hostname).set(len(consumer.inflight))
             self.metrics.worker_processed.labels(consumer.hostname).set(consumer.executor.processed)
             self._collect()
 
     def on_settled(self, batch: Sequence[Settlement]) -> None:
-        """Count one settlement batch into the metrics (a few label lookups per batch)."""
+        """Count one settlement batch into pending sums (plain dicts); they are written to
+        the metrics at most every ``METRICS_FLUSH_S`` and at each heartbeat, so each counter
+        and histogram bucket is written once per flush, not per task (in multiprocess mode
+        every write is a locked mmap update of a few microseconds)."""
+        if self.metrics is None:
+            return
+        with self._pending_lock:
+            counts, runtimes, latencies = self._counts, self._runtimes, self._latencies
+            for s in batch:
+                d = s.delivery
+                queue = d.queue if d is not None else ""
+                st = s.stats
+                if st is None:
+                    r = s.result
+                    if r is not None and r.status in (states.REVOKED, states.REJECTED):
+                        key3 = (r.task or "", queue, r.status)
+                        counts[key3] = counts.get(key3, 0) + 1
+                    elif s.dead_letter_reason is not None:
+                        key3 = ("", queue, states.REJECTED)
+                        counts[key3] = counts.get(key3, 0) + 1
+                    if d is not None and d.deliveries > 1:
+                        self._redelivered[queue] = self._redelivered.get(queue, 0) + 1
+                    continue
+                name, state, run_s, started = st
+                key3 = (name, queue, state)
+                counts[key3] = counts.get(key3, 0) + 1
+                key2 = (name, queue)
+                values = runtimes.get(key2)
+                if values is None:
+                    runtimes[key2] = [run_s]
+                else:
+                    values.append(run_s)
+                if d is None:
+                    continue
+                if d.deliveries > 1:
+                    self._redelivered[queue] = self._redelivered.get(queue, 0) + 1
+                else:
+                    head, sep, _ = d.message_id.partition("-")
+                    if sep:  # a Redis stream id: its first part is the publish time in ms
+                        lat = latencies.get(queue)
+                        if lat is None:
+                            lat = latencies[queue] = []
+                        lat.append(max(0.0, started - int(head) / 1000))
+                if state == states.RETRY:
+                    self._retries[key2] = self._retries.get(key2, 0) + 1
+        now = time.monotonic()
+        if now - self._flushed >= METRICS_FLUSH_S:
+            self.flush_metrics()
+
+    def flush_metrics(self) -> None:
+        """Write the pending sums to the metric objects."""
         m = self.metrics
         if m is None:
             return
-        counts: dict[tuple[str, str, str], int] = defaultdict(int)
-        retries: dict[tuple[str, str], int] = defaultdict(int)
-        redelivered: dict[str, int] = defaultdict(int)
-        runtime, latency = m.runtime, m.latency
-        for s in batch:
-            d = s.delivery
-            queue = d.queue if d is not None else ""
-            if d is not None and d.deliveries > 1:
-                redelivered[queue] += 1
-            st = s.stats
-            if st is None:
-                r = s.result
-                if r is not None and r.status in (states.REVOKED, states.REJECTED):
-                    counts[(r.task or "", queue, r.status)] += 1
-                elif s.dead_letter_reason is not None:
-                    counts[("", queue, states.REJECTED)] += 1
-                continue
-            name, state, run_s, started = st
-            counts[(name, queue, state)] += 1
-            if state == states.RETRY:
-                retries[(name, queue)] += 1
-            runtime.labels(name, queue).observe(run_s)
-            if d is not None:
-                ms = publish_ms(d.message_id)
-                if ms is not None and d.deliveries == 1:
-                    latency.labels(queue).observe(max(0.0, started - ms / 1000))
+        with self._pending_lock:
+            counts, self._counts = self._counts, {}
+            runtimes, self._runtimes = self._runtimes, {}
+            latencies, self._latencies = self._latencies, {}
+            retries, self._retries = self._retries, {}
+            redelivered, self._redelivered = self._redelivered, {}
+            self._flushed = time.monotonic()
         for (name, queue, state), n in counts.items():
             m.tasks.labels(name, queue, state).inc(n)
+        for key, values in runtimes.items():
+            child = self._runtime.get(key)
+            if child is None:
+                child = self._runtime[key] = m.runtime.labels(*key)
+            observe_many(child, values)
+        for queue, values in latencies.items():
+            child = self._latency.get(queue)
+            if child is None:
+                child = self._latency[queue] = m.latency.labels(queue)
+            observe_many(child, values)
         for (name, queue), n in retries.items():
             m.retries.labels(name, queue).inc(n)
         for queue, n in redelivered.items():
