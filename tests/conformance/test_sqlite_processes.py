@@ -74,3 +74,29 @@ def test_killed_worker_task_is_redelivered(tmp_path: Path, cli_worker: Any) -> N
         assert os.path.exists(tmp_path / "crash.db-wal") or os.path.exists(tmp_path / "crash.db")
     finally:
         app.close()
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(p) for p in f.read().split()]
+
+
+def test_killed_prefork_child_is_released_at_once(tmp_path: Path, cli_worker: Any) -> None:
+    """The supervisor hands back a dead child's messages itself: no wait for the lease."""
+    url = f"sqlite:///{tmp_path / 'prefork.db'}"
+    env = {"CELERIAC_BROKER_URL": url, "CELERIAC_WORKER_LEASE_TIMEOUT": "600"}
+    w = cli_worker("-A", "basic", "worker", "-P", "prefork", "-c", "2", env=env)
+    app = _producer(url)
+    try:
+        assert app.send_task("basic.add", args=[1, 1]).get(timeout=60) == 2
+        wait_for(lambda: len(_children(w.proc.pid)) == 2, 30, what="two prefork children")
+        long = app.send_task("basic.sleep", args=[2.0, "held"])
+        wait_for(lambda: app.broker.queue_stats("default").in_flight == 1, 30, what="the task in flight")
+        for child in _children(w.proc.pid):
+            os.kill(child, signal.SIGKILL)
+        assert long.get(timeout=60) == "held"  # long before the 600 s lease
+        w.signal(signal.SIGTERM)
+        assert w.wait(60) == 0
+        assert app.broker.queue_stats("default").depth == 0
+    finally:
+        app.close()
