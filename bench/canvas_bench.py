@@ -10,7 +10,7 @@ venv (celeriac: the repo's ``.venv``; Celery: ``bench/.venv-peers`` from
 callback's result in the producer (publish + run + join + callback), median of the runs.
 It does not touch the shared benchmark harness in ``bench/``; it only reads the venvs.
 
-    .venv/bin/python bench/canvas_bench.py [--n 10000] [--runs 3]
+    .venv/bin/python bench/canvas_bench.py [--n 10000] [--runs 1]
 """
 
 from __future__ import annotations
@@ -141,9 +141,13 @@ def run_peer(kind: str, workdir: Path, url: str, n: int, runs: int) -> list[dict
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=10_000, help="header tasks per chord")
-    parser.add_argument("--runs", type=int, default=3, help="timed chords per system")
+    parser.add_argument("--runs", type=int, default=1,
+                        help="timed chords per system (Celery's producer needs minutes per 10,000 chord)")
     parser.add_argument("--only", choices=["celeriac", "celery"], help="run one system")
     args = parser.parse_args()
+    # SIGTERM (e.g. from `timeout`) unwinds through the finally blocks: workers and the
+    # private redis-server are stopped instead of left behind.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if not (PEERS / "celery").exists() and args.only != "celeriac":
         raise SystemExit("bench/.venv-peers has no celery: run bench/setup_peers.sh first")
     redis_server = shutil.which("redis-server")

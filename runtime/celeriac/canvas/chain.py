@@ -101,8 +101,8 @@ class chain(Signature):
         from celeriac.canvas.results import oldest
 
         previous: ResultLike | None = None
-        for step in self.tasks:
-            result = step.freeze()
+        for i, step in enumerate(self.tasks):
+            result = step.freeze(_id if i == len(self.tasks) - 1 else None)  # task_id= names the last
             if previous is not None:
                 oldest(result).parent = previous
             previous = result

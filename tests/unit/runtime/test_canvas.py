@@ -75,6 +75,7 @@ def test_freeze_assigns_ids_and_parents(app: Any) -> None:
     assert header.parent.id == wf.tasks[0].id
     ids = [i for i, _ in _task_ids(wf.to_dict())]
     assert len(ids) == len(set(ids)) == 5
+    assert chain(add.s(1, 1), add.s(2)).freeze("my-last").id == "my-last"
 
 
 def test_built_messages_carry_chain_chord_and_lineage(app: Any) -> None:
