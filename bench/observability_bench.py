@@ -64,9 +64,11 @@ def _redis_cpu(app: Celeriac) -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
-def run_once(url: str, n: int, on: bool) -> tuple[float, float, float]:
-    """(tasks/s, worker CPU µs per task, redis CPU µs per task) of one drain."""
-    app = Celeriac("observeapp", broker=url, worker_send_task_events=on, task_send_sent_event=on)
+def run_once(url: str, n: int, mode: str) -> tuple[float, float, float]:
+    """(tasks/s, worker CPU µs per task, redis CPU µs per task) of one drain; ``mode`` is
+    "off", "on" (events + metrics), "events" or "metrics"."""
+    events = mode in ("on", "events")
+    app = Celeriac("observeapp", broker=url, worker_send_task_events=events, task_send_sent_event=events)
     try:
         app.broker.client.flushall()
         ids = []
@@ -82,10 +84,10 @@ def run_once(url: str, n: int, on: bool) -> tuple[float, float, float]:
             app.publish_now(batch)
         env = dict(os.environ, CELERIAC_BROKER_URL=url,
                    PYTHONPATH=os.pathsep.join([str(ROOT / "tests" / "apps"), str(ROOT / "runtime")]),
-                   CELERIAC_WORKER_SEND_TASK_EVENTS="true" if on else "false")
+                   CELERIAC_WORKER_SEND_TASK_EVENTS="true" if events else "false")
         args = [sys.executable, "-m", "celeriac.cli", "-A", "observeapp", "worker", "-P", "prefork", "-c", "2",
                 "-l", "warning"]
-        if on:
+        if mode in ("on", "metrics"):
             args += ["--metrics-port", str(_free_port())]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         redis_before = _redis_cpu(app)
@@ -118,22 +120,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tasks", type=int, default=20_000)
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--split", action="store_true", help="Also measure events only and metrics only.")
     a = parser.parse_args()
-    figures: dict[bool, list[tuple[float, float, float]]] = {True: [], False: []}
+    modes = ["off", "on", "events", "metrics"] if a.split else ["off", "on"]
+    figures: dict[str, list[tuple[float, float, float]]] = {m: [] for m in modes}
     with RedisServer() as server:
         for rep in range(a.reps):
-            for on in (False, True) if rep % 2 == 0 else (True, False):
-                tps, cpu_us, redis_us = run_once(server.url, a.tasks, on)
-                figures[on].append((tps, cpu_us, redis_us))
-                print(f"rep {rep + 1} events+metrics {'on ' if on else 'off'}: {tps:8.0f} tasks/s  "
-                      f"worker CPU {cpu_us:6.1f} µs/task  redis CPU {redis_us:5.1f} µs/task", flush=True)
+            for mode in modes if rep % 2 == 0 else list(reversed(modes)):
+                tps, cpu_us, redis_us = run_once(server.url, a.tasks, mode)
+                figures[mode].append((tps, cpu_us, redis_us))
+                print(f"rep {rep + 1} {mode:<8}: {tps:8.0f} tasks/s  worker CPU {cpu_us:6.1f} µs/task  "
+                      f"redis CPU {redis_us:5.1f} µs/task", flush=True)
     load = os.getloadavg()
     print(f"\n{a.tasks} no-op tasks, prefork x2, results stored; load average {load[0]:.1f}")
     for i, what, unit in ((0, "throughput", "tasks/s"), (1, "worker CPU", "µs/task"), (2, "redis CPU", "µs/task")):
-        off = statistics.median(f[i] for f in figures[False])
-        on = statistics.median(f[i] for f in figures[True])
-        print(f"{what:<11} median off {off:8.1f}  on {on:8.1f} {unit:<8} on/off {on / off:.3f} "
-              f"({(on / off - 1) * 100:+.1f} %)")
+        off = statistics.median(f[i] for f in figures["off"])
+        for mode in modes[1:]:
+            value = statistics.median(f[i] for f in figures[mode])
+            print(f"{what:<11} {mode:<8} median {value:8.1f} vs off {off:8.1f} {unit:<8} ratio {value / off:.3f} "
+                  f"({(value / off - 1) * 100:+.1f} %)")
 
 
 if __name__ == "__main__":
