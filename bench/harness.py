@@ -38,7 +38,7 @@ for _path in (BENCH, BENCH / "peers"):
         sys.path.insert(0, str(_path))
 
 try:
-    import psutil  # noqa: F401 - checked here to give a helpful message
+    import psutil
     import redis  # noqa: F401
 except ImportError as _exc:  # pragma: no cover - environment problem
     sys.exit(f"harness: {_exc}. Run bench/setup_peers.sh and use bench/.venv-peers/bin/python.")
@@ -100,7 +100,7 @@ def _meta(args: argparse.Namespace, sizes: Sizes, reps: int, srv: RedisServer) -
     except OSError:
         pass
     return {
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cpus": os.cpu_count(),
         "cpu_model": model,
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),

@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         payload = run(args)
         payload["ok"] = True
-    except Exception as exc:  # noqa: BLE001 - reported to the harness, which goes on
+    except Exception as exc:
         traceback.print_exc()
         payload = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "figures": []}
     sys.stdout.write(RESULT_PREFIX + json.dumps(payload) + "\n")

@@ -23,9 +23,8 @@ class ArqAdapter(Adapter):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        from arq import create_pool
-
         import arq_app
+        from arq import create_pool
 
         self._loop = asyncio.new_event_loop()
         self._pool = self._loop.run_until_complete(create_pool(arq_app.WorkerSettings.redis_settings))

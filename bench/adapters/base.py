@@ -34,6 +34,7 @@ A celeriac adapter would run ``[bin/celeriac, "worker", "-A", "celeriac_app", "-
 from __future__ import annotations
 
 import abc
+import contextlib
 import os
 import signal
 import subprocess
@@ -43,10 +44,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
+import benchprogress
 import psutil
 import redis
-
-import benchprogress
 from kit import procs
 
 #: Scenarios an adapter may be asked about in :meth:`Adapter.kinds`.
@@ -158,10 +158,8 @@ class Adapter(abc.ABC):
         """Kill every worker tree; when profiling, let py-spy write its SVG first."""
         tree = procs.descendants(proc.pid for proc in self._workers)
         if self._profiler is not None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 self._profiler.send_signal(signal.SIGINT)
-            except ProcessLookupError:
-                pass
             procs.wait_exit(self._profiler, 60.0)
             self._profiler = None
         procs.kill_procs(tree)
@@ -202,3 +200,4 @@ class Adapter(abc.ABC):
 
     def close(self) -> None:
         """Release producer-side connections (workers are stopped separately)."""
+        return None

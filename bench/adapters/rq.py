@@ -31,9 +31,8 @@ class RqAdapter(Adapter):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         import redis
-        from rq import Queue
-
         import rq_tasks
+        from rq import Queue
 
         self._conn = redis.Redis.from_url(self.redis_url)
         self._queue = Queue(QUEUE, connection=self._conn)

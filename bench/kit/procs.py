@@ -7,6 +7,7 @@ all descendants, then SIGKILL), with bounded waits. It must not know about any q
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -83,15 +84,11 @@ def kill_tree(pids: Iterable[int]) -> None:
 def kill_group(proc: subprocess.Popen[bytes]) -> None:
     """SIGKILL the process group led by ``proc`` (started with ``new_session=True``)."""
     procs = descendants([proc.pid])
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
     kill_procs(procs)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=REAP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        pass
 
 
 def tree_rss_bytes(pids: Iterable[int]) -> int:

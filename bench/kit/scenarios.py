@@ -26,8 +26,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import redis
-
 from adapters.base import Adapter
+
 from kit import procs
 from kit.sizes import Sizes
 

@@ -14,12 +14,11 @@ import asyncio
 import logging
 import os
 import time
-from typing import Any
-
-from arq.connections import RedisSettings
-from arq.worker import func
+from typing import Any, ClassVar
 
 import benchprogress
+from arq.connections import RedisSettings
+from arq.worker import func
 
 REDIS_URL = os.environ[benchprogress.URL_ENV]
 #: arq worker poll interval (seconds)
@@ -50,7 +49,7 @@ async def _quiet_logs(ctx: dict[str, Any]) -> None:
 class WorkerSettings:
     """What ``arq arq_app.WorkerSettings`` runs."""
 
-    functions = [func(noop, name="noop"), func(noop_nr, name="noop_nr", keep_result=0),
+    functions: ClassVar[list[Any]] = [func(noop, name="noop"), func(noop_nr, name="noop_nr", keep_result=0),
                  func(sleep_ms, name="sleep_ms", keep_result=0)]
     redis_settings = RedisSettings.from_dsn(REDIS_URL)
     max_jobs = 8

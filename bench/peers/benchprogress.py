@@ -131,7 +131,7 @@ def record(started: float) -> None:
                 state.first = started
             if ended > state.last:
                 state.last = ended
-    except Exception:  # noqa: BLE001 - bookkeeping must never fail a task
+    except Exception:
         return
 
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 import os
 import time
 
-from celery import Celery
-
 import benchprogress
+from celery import Celery
 
 REDIS_URL = os.environ[benchprogress.URL_ENV]
 

@@ -10,12 +10,11 @@ from __future__ import annotations
 import os
 import time
 
+import benchprogress
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.results import Results
 from dramatiq.results.backends.redis import RedisBackend
-
-import benchprogress
 
 REDIS_URL = os.environ[benchprogress.URL_ENV]
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 import os
 import time
 
-from huey import RedisHuey
-
 import benchprogress
+from huey import RedisHuey
 
 REDIS_URL = os.environ[benchprogress.URL_ENV]
 

@@ -13,10 +13,9 @@ import asyncio
 import os
 import time
 
+import benchprogress
 from taskiq import NoResultError
 from taskiq_redis import ListQueueBroker, RedisAsyncResultBackend
-
-import benchprogress
 
 REDIS_URL = os.environ[benchprogress.URL_ENV]
 
