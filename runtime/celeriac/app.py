@@ -42,6 +42,7 @@ FLUSH_ON_CLOSE_S = 10.0  #: how long ``close()`` waits for buffered messages
 
 _current_app: Celeriac | None = None
 _shared_tasks: list[Callable[[Celeriac], Any]] = []
+_announced: set[str] = set()  # default broker paths already logged by this process (tree)
 
 
 def current_app() -> Celeriac:
@@ -177,7 +178,9 @@ class Celeriac:
             with self._lock:
                 if self._broker is None:
                     self.check()
-                    if not self.conf.broker_url:
+                    if not self.conf.broker_url and DEFAULT_SQLITE_PATH not in _announced:
+                        # Once per process tree: forked children inherit the set.
+                        _announced.add(DEFAULT_SQLITE_PATH)
                         logger.info("no broker_url configured: using the embedded SQLite broker at %s",
                                     DEFAULT_SQLITE_PATH)
                     self._broker = create_backend(self.broker_url, self.conf)

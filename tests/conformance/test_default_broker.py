@@ -15,6 +15,7 @@ def test_default_is_embedded_sqlite(tmp_path: Path, monkeypatch: pytest.MonkeyPa
                                     caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "not" / "yet" / "there" / "celeriac.db"
     monkeypatch.setattr(app_module, "DEFAULT_SQLITE_PATH", str(path))
+    monkeypatch.setattr(app_module, "_announced", set())
     for name in ("CELERIAC_BROKER_URL", "CELERIAC_RESULT_BACKEND", "CELERIAC_CONFIG_FILE"):
         monkeypatch.delenv(name, raising=False)
     app = Celeriac("default-broker", set_as_current=False)
