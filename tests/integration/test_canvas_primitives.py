@@ -158,6 +158,9 @@ def test_map_starmap_chunks(make_app: Any, worker: Any) -> None:
     res = ch.apply_async()
     assert res.get(timeout=10) == [[0, 2, 4], [6, 8, 10], [12, 14, 16], [18]]
     assert len(ch.group()) == 4
+    # chunks inside a chain: the next step gets the list of chunk results
+    flat = chain(t["add"].chunks([(1, 1), (2, 2), (3, 3)], 2), t["ident"].s()).apply_async()
+    assert flat.get(timeout=10) == [[2, 4], [6]]
     # a signature of a map survives the wire (dict) form
     sig = signature(t["ident"].map([5]).to_dict(), app=app)
     assert sig.delay().get(timeout=10) == [5]

@@ -26,10 +26,13 @@ def normalize(steps: list[Signature], app: Celeriac | None) -> list[Signature]:
     Afterwards every step but the last is a plain task signature, so a message's ``chain``
     field only ever starts with something one message can run.
     """
+    from celeriac.canvas.builtins import chunks
     from celeriac.canvas.chord import chord
 
     flat: list[Signature] = []
     for step in steps:
+        if isinstance(step, chunks):  # a chunks step is the group of its starmap tasks
+            step = step.group()
         if isinstance(step, chain):
             flat.extend(step.tasks)
         else:
