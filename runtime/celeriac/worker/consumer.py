@@ -274,11 +274,13 @@ class Consumer:
         pool go back to the queue at once from a helper thread, even while this thread
         is still busy running a task.
         """
-        first = not self.stopping.is_set()
+        if not self.stopping.is_set() and self._giveback is None:
+            # Started before ``stopping`` is set, so that the loop's shutdown always finds
+            # (and waits for) it.
+            giveback = threading.Thread(target=self._return_backlog, name="celeriac-giveback", daemon=True)
+            giveback.start()
+            self._giveback = giveback
         self.stopping.set()
-        if first:
-            self._giveback = threading.Thread(target=self._return_backlog, name="celeriac-giveback", daemon=True)
-            self._giveback.start()
 
     def _return_backlog(self) -> None:
         with self._slot:
@@ -295,8 +297,9 @@ class Consumer:
             unsubmitted = []
         unstarted, running = self.pool.shutdown(0.0 if self.hurry.is_set() else self.shutdown_timeout_s)
         self.interrupter.stop()
-        if self._giveback is not None:
-            self._giveback.join(timeout=10)
+        giveback = self._giveback
+        if giveback is not None and giveback.ident is not None:
+            giveback.join(timeout=10)
         give_back = unsubmitted + unstarted
         self._give_back(give_back, count_delivery=False, what="prefetched")
         self._give_back(running, count_delivery=True, what="still running at the end of the grace period")
@@ -415,7 +418,7 @@ class Consumer:
                 logger.info("this transport has no control channel: revoke(terminate=True) cannot reach "
                             "this worker")
                 return
-            except BrokerError as exc:
+            except Exception as exc:  # BrokerError, or redis-py tripping over a closed socket
                 logger.warning("control channel lost (%s); resubscribing in %.1fs", exc, backoff)
                 if sub is not None:
                     _close_quietly(sub)
