@@ -66,7 +66,7 @@ def test_blocking_fetch_wakes_on_publish(backend: Any, make_backend: Any) -> Non
 
 
 def test_delayed_message_waits_for_its_eta(backend: Any) -> None:
-    eta = time.time() + 0.6
+    eta = time.time() + 1.5
     backend.publish([out("later", eta=eta), out("past", eta=time.time() - 5)])
     assert [d.task_id for d in backend.fetch([Q], "c1", 10, 0)] == ["past"]
     stats = backend.queue_stats(Q)

@@ -59,17 +59,17 @@ def test_progress_states_do_not_wake_waiters(backend: Any) -> None:
 
 
 def test_results_expire(make_backend: Any) -> None:
-    b = make_backend(result_expires=1)
+    b = make_backend(result_expires=2)
     b.store_result(rec("e", "SUCCESS", result=b"1"))
     assert b.get_result("e") is not None
-    time.sleep(2.1)
+    time.sleep(3.1)
     assert b.get_result("e") is None
 
 
 def test_revocation_expires(backend: Any) -> None:
-    backend.revoke(["short"], 1)
+    backend.revoke(["short"], 2)
     backend.revoke(["long"], None)
     assert backend.revoked(["short", "long"]) == [True, True]
-    time.sleep(1.2)
+    time.sleep(2.3)
     assert backend.revoked(["short", "long"]) == [False, True]
     assert backend.revoked([]) == []

@@ -282,6 +282,22 @@ class Consumer:
             self._giveback = giveback
         self.stopping.set()
 
+    def bound_drain(self) -> None:
+        """After a stop: if the task running in the loop's own thread (solo) is still
+        running when the grace period ends (or a second signal comes), write what is
+        finished, hand the running task back for redelivery, and exit the process."""
+        deadline = time.monotonic() + self.shutdown_timeout_s
+        while not self._finished.wait(0.1):
+            if self.hurry.is_set() or time.monotonic() >= deadline:
+                with self._outbox_cond:
+                    batch, self._outbox = self._outbox, []
+                if batch:
+                    self._write(batch)
+                held = [job.delivery for job in list(self.running.values())]
+                self._give_back(held, count_delivery=True, what="still running at the end of the grace period")
+                logging.shutdown()
+                os._exit(0)
+
     def _return_backlog(self) -> None:
         with self._slot:
             back = list(self._backlog)

@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -99,6 +100,10 @@ class Worker:
             consumer.shutdown_timeout_s = 0.0
             consumer.hurry.set()
         consumer.stop()
+        if self._signals == 1 and self.pool_name == "solo" and not consumer.prefork_child:
+            # A solo worker runs its task in this (main) thread, so nothing else would
+            # bound the drain (a prefork child is bounded by its supervisor).
+            threading.Thread(target=consumer.bound_drain, name="celeriac-drain", daemon=True).start()
 
     def run_consumer(self, name: str | None = None, *, child: bool = False) -> None:
         """Run one consumer in this process until a signal stops it (``child``: a prefork child)."""
