@@ -80,7 +80,7 @@ class SoftTimeLimitExceeded(CeleriacError):
     """Raised inside a task when its soft time limit passes, so it can clean up."""
 
 
-class TaskInterrupted(BaseException):  # noqa: N818 (control flow, named like KeyboardInterrupt)
+class TaskInterrupted(BaseException):
     """Raised inside a running task by the worker to stop it (not an ``Exception``, so a
     task's ``except Exception`` does not swallow it); the worker records the outcome."""
 
