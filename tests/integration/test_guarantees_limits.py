@@ -167,6 +167,16 @@ def test_soft_limit_interrupts_a_blocking_sleep_in_a_solo_worker_process(cli_wor
     w.stop()
 
 
+def test_hard_limit_interrupts_a_blocking_sleep_in_a_solo_worker_process(cli_worker: Any, tmp_path: Path,
+                                                                         gapp: Any) -> None:
+    cli_worker("-A", "guarantees", "worker", "-P", "solo", "-l", "info", env={"GUARANTEES_MARKER_DIR": str(tmp_path)})
+    before = gapp.pid.delay().get(timeout=30)
+    r = gapp.hard_limited.delay("h")
+    assert done(r) == states.FAILURE
+    assert isinstance(r.result, TimeLimitExceeded)
+    assert gapp.pid.delay().get(timeout=30) == before  # the same process goes on
+
+
 def test_hard_limit_in_prefork_stops_and_replaces_the_child(cli_worker: Any, tmp_path: Path, gapp: Any) -> None:
     hard_limited, pid = gapp.hard_limited, gapp.pid
 
