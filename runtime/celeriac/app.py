@@ -403,8 +403,12 @@ class Celeriac:
                     # task-sent events go in the same round trip as the messages
                     from celeriac.events import task_sent
 
-                    self.broker.settle([Settlement(None, publish=list(messages), events=[
-                        task_sent(m.task_id, m.task, m.queue, m.eta) for m in messages])])
+                    sent = [task_sent(m.task_id, m.task, m.queue, m.eta) for m in messages]
+                    with_events = getattr(self.broker, "publish_with_events", None)
+                    if with_events is not None:
+                        with_events(messages, sent)
+                    else:
+                        self.broker.settle([Settlement(None, publish=list(messages), events=sent)])
                 else:
                     self.broker.publish(messages)
                 return
