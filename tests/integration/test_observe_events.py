@@ -125,8 +125,11 @@ def test_control_commands(make_app: Any, worker: Any) -> None:
     assert w.consumer.queues == ["default"]
     (r,) = app.control.rate_limit("obs.add", "100/s")
     assert app.tasks["obs.add"].rate_limit == "100/s"
-    (r,) = app.control.pool_grow(1)
-    assert "error" in r  # a threads pool cannot be resized at run time
+    (r,) = app.control.pool_grow(2)
+    assert r["ok"] == {"ok": "pool size 4"} and w.consumer.pool.capacity >= 4
+    (r,) = app.control.pool_shrink(1)
+    assert r["ok"] == {"ok": "pool size 3"}
+    assert app.send_task("obs.add", (3, 3)).get(timeout=10) == 6
     (r,) = app.control.broadcast("no-such-command")
     assert "unknown command" in r["error"]
     app.control.shutdown()

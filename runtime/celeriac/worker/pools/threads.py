@@ -17,6 +17,7 @@ class ThreadPool:
     def __init__(self, concurrency: int, prefetch_multiplier: int = 1) -> None:
         self.concurrency = max(1, concurrency)
         self.capacity = self.concurrency * max(1, prefetch_multiplier)
+        self._multiplier = max(1, prefetch_multiplier)
         self._queue: queue.SimpleQueue[Delivery | None] = queue.SimpleQueue()
         self._running: dict[int, Delivery] = {}
         self._lock = threading.Lock()
@@ -49,6 +50,23 @@ class ThreadPool:
 
     def submit(self, delivery: Delivery) -> None:
         self._queue.put(delivery)
+
+    def resize(self, delta: int) -> int:
+        """Add (``delta`` > 0) or retire threads (``pool_grow``/``pool_shrink``); returns the
+        new size. A retired thread finishes what it runs, then takes the stop marker."""
+        with self._lock:
+            new = max(1, self.concurrency + delta)
+            for i in range(self.concurrency, new):
+                t = threading.Thread(target=self._work, name=f"celeriac-pool-{i}", daemon=True)
+                t.start()
+                self._threads.append(t)
+            for _ in range(self.concurrency - new):
+                self._queue.put(None)
+            self.concurrency = new
+            self.capacity = new * self._multiplier
+        if self._consumer is not None:
+            self._consumer.concurrency = new
+        return new
 
     def take_unstarted(self) -> list[Delivery]:
         """Remove and return the deliveries no thread has started (stopping)."""
