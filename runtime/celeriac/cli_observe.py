@@ -29,7 +29,7 @@ def _fail(message: str) -> None:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-@click.option("--dump", is_flag=True, help="Print every event kept in the stream, then exit.")
+@click.option("--dump", is_flag=True, help="Raw dump (as Celery's dumper): every event kept, then live ones.")
 @click.option("--from-start", is_flag=True, help="Tail from the oldest event kept, not from now.")
 @click.option("--type", "types", multiple=True, help="Only events of this type (repeatable).")
 @click.option("--count", type=int, help="Exit after this many events.")
@@ -47,14 +47,17 @@ def events(obj: Ctx, as_json: bool, dump: bool, from_start: bool, types: tuple[s
         return deadline is not None and time.monotonic() >= deadline
 
     try:
-        source = ev.dump(backend) if dump else ev.tail(backend, after_id="0" if from_start else "$",
-                                                       block_s=0.5, stop=stop)
+        source = ev.tail(backend, after_id="0" if from_start or dump else "$", block_s=0.5, stop=stop)
         seen = 0
         for eid, event in source:
             if types and event.get("type") not in types:
                 continue
             if as_json:
                 click.echo(json.dumps({"id": eid, **event}, default=str))
+            elif dump:
+                fields = ", ".join(f"{k}={v}" for k, v in event.items() if k not in ("type", "hostname", "timestamp"))
+                click.echo(f"{event.get('hostname') or '-'} [{_when(event.get('timestamp'))}] "
+                           f"{event.get('type')}: {fields}")
             else:
                 click.echo(ev.human(event))
             seen += 1

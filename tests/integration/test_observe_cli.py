@@ -38,9 +38,11 @@ def test_cli_against_a_prefork_worker(redis_url: str, make_app: Any, cli_worker:
     for what in ("reserved", "scheduled", "revoked"):
         assert _run(redis_url, "inspect", what).exit_code == 0
     # events: dump as JSON and as lines
-    res = _run(redis_url, "events", "--dump", "--json")
+    res = _run(redis_url, "events", "--from-start", "--json", "--timeout", "1")
     kinds = {json.loads(line)["type"] for line in res.output.splitlines()}
     assert {"task-sent", "task-succeeded", "worker-online"} <= kinds
+    res = _run(redis_url, "events", "--dump", "--timeout", "1")
+    assert "obs@host [" in res.output and f"task-succeeded: uuid={done.id}" in res.output
     res = _run(redis_url, "events", "--from-start", "--count", "1", "--timeout", "5")
     assert res.exit_code == 0 and len(res.output.splitlines()) == 1
     # status and task
