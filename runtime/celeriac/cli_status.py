@@ -34,13 +34,13 @@ def _recent_events(app: Celeriac, limit: int) -> list[dict[str, Any]]:
     backend = app.broker
     client = getattr(backend, "client", None)
     if client is not None and hasattr(backend, "last_event_id"):
-        from celeriac.backends.redis_observe import EVENTS_KEY, decode_fields
+        from celeriac.backends.redis_observe import EVENTS_KEY, expand_entry
 
         try:
             items = client.xrevrange(EVENTS_KEY, count=limit)
         except Exception:
             return []
-        return [ev.normalize(decode_fields(f)) for _eid, f in reversed(items)]
+        return [ev.normalize(e) for _eid, f in reversed(items) for e in expand_entry(f)]
     return [e for _i, e in ev.dump(backend)][-limit:]
 
 

@@ -89,14 +89,16 @@ def _read_events(backend: Any) -> list[dict[str, Any]]:
 
     if isinstance(backend, RedisBackend):
         out = []
+        from celeriac.backends.redis_observe import expand_entry
+
         for _id, fields in backend.client.xrange(EVENTS_KEY):
-            event: dict[str, Any] = {}
-            for k, v in fields.items():
-                text = v.decode()
-                try:
-                    event[k.decode()] = json.loads(text)
-                except ValueError:
-                    event[k.decode()] = text
-            out.append(event)
+            for raw in expand_entry(fields):
+                event: dict[str, Any] = {}
+                for k, text in raw.items():
+                    try:
+                        event[k] = json.loads(text)
+                    except ValueError:
+                        event[k] = text
+                out.append(event)
         return out
     return [e for _i, e in backend.read_events(0, 100_000)]

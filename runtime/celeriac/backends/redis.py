@@ -668,7 +668,7 @@ class RedisBackend:
     def emit(self, events: Sequence[dict[str, Any]]) -> None:
         if not events:
             return
-        batch = _Batch(self)
+        batch = _Batch(self, group_events=False)  # rare events (beat, workers): one entry each
         for event in events:
             batch.event(event)
         with _translated("emitting events"):
@@ -777,8 +777,9 @@ def _pairs(flat: list[bytes]) -> dict[bytes, bytes]:
 class _Batch:
     """The argument of ``settle.lua``: everything to write, packed as one msgpack blob."""
 
-    def __init__(self, backend: RedisBackend) -> None:
+    def __init__(self, backend: RedisBackend, *, group_events: bool = True) -> None:
         self.backend = backend
+        self.group_events = group_events
         self.publishes: list[tuple[Any, ...]] = []
         self.results: list[tuple[str, int, list[bytes | str]]] = []
         self.dead: list[tuple[str, int, str, str]] = []
@@ -844,7 +845,12 @@ class _Batch:
             payload["dead"] = self.dead
         if self.acks:
             payload["acks"] = [(q, step, ids) for (q, step), ids in self.acks.items()]
-        if self.events:
+        if len(self.events) > 1 and self.group_events:
+            # One stream entry for the batch: an XADD per task event was the largest
+            # share of what events cost (see docs/protocol.md, Events).
+            payload["event_batch"] = msgpack.packb(self.events, use_bin_type=False)
+            payload["event_count"] = len(self.events)
+        elif self.events:
             payload["events"] = self.events
         if self.chords:
             payload["chords"] = self.chords

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
+import msgpack
+
 PREFIX = "celeriac"  #: same prefix as redis.py
 EVENTS_KEY = f"{PREFIX}:events"  #: the events stream
 WORKERS_KEY = f"{PREFIX}:workers"  #: set of registered worker process names
@@ -43,6 +45,19 @@ def decode_fields(fields: dict[bytes, bytes]) -> dict[str, Any]:
     return {k.decode(errors="replace"): v.decode(errors="replace") for k, v in fields.items()}
 
 
+def expand_entry(fields: dict[bytes, bytes]) -> list[dict[str, Any]]:
+    """The events of one stream entry: itself, or the events of a ``batch`` entry (a
+    settlement batch writes its task events as one entry, a msgpack list of flat
+    ``[field, value, ...]`` lists)."""
+    if fields.get(b"type") != b"batch" or b"events" not in fields:
+        return [decode_fields(fields)]
+    out: list[dict[str, Any]] = []
+    for flat in msgpack.unpackb(fields[b"events"], raw=True):
+        out.append({flat[i].decode(errors="replace"): flat[i + 1].decode(errors="replace")
+                    for i in range(0, len(flat) - 1, 2)})
+    return out
+
+
 class RedisObserve:
     """Events reading, worker registry, control replies, collector lease (see module doc)."""
 
@@ -59,12 +74,12 @@ class RedisObserve:
                 if after_id == "$":
                     return []
                 items = self.client.xrange(EVENTS_KEY, min=start, count=count)
-                return [(eid.decode(), decode_fields(f)) for eid, f in items]
+                return [(eid.decode(), e) for eid, f in items for e in expand_entry(f)]
             res = self.client.xread({EVENTS_KEY: after_id or "0"}, count=count,
                                     block=max(1, int(block_s * 1000)))
         out: list[tuple[str, dict[str, Any]]] = []
         for _stream, items in res or []:
-            out.extend((eid.decode(), decode_fields(f)) for eid, f in items)
+            out.extend((eid.decode(), e) for eid, f in items for e in expand_entry(f))
         return out
 
     def last_event_id(self) -> str:

@@ -14,7 +14,9 @@
       results = { {task_id, ready 0|1, {field, value, ...}}, ... },
       dead    = { {queue, step, entry_id, reason}, ... },
       acks    = { {queue, step, {entry_id, ...}}, ... },
-      events  = { {field, value, ...}, ... },
+      events  = { {field, value, ...}, ... },      -- one stream entry each
+      event_batch = msgpack of { {field, value, ...}, ... }, event_count = n,
+                                                  -- one stream entry for them all
       chords  = { {group_id, index, size, value, failed 0|1, ttl seconds,
                    { {queue, step, task_id, content_type, body, eta_ms}, ... } (the callback)}, ... },
       queues  = { queue, ... }   -- queue names to add to the known-queues set }
@@ -117,5 +119,11 @@ end
 
 for _, e in ipairs(batch.events or {}) do
   redis.call('XADD', prefix .. ':events', 'MAXLEN', '~', maxlen, '*', unpack(e))
+end
+if batch.event_batch then
+  -- Several task events as one entry (one XADD instead of one per task): readers expand
+  -- it (celeriac.backends.redis_observe.expand_entry).
+  redis.call('XADD', prefix .. ':events', 'MAXLEN', '~', maxlen, '*',
+    'type', 'batch', 'count', batch.event_count, 'events', batch.event_batch)
 end
 return acked
