@@ -784,7 +784,7 @@ class _Batch:
         self.results: list[tuple[str, int, list[bytes | str]]] = []
         self.dead: list[tuple[str, int, str, str]] = []
         self.acks: dict[tuple[str, int], list[str]] = {}
-        self.events: list[list[str]] = []
+        self.events: list[list[str] | dict[str, str]] = []
         self.queues: list[str] = []
         self.chords: list[tuple[Any, ...]] = []
         self.n_acks = 0
@@ -824,6 +824,9 @@ class _Batch:
         self.n_acks += 1
 
     def event(self, event: dict[str, Any]) -> None:
+        if self.group_events and all(type(v) is str for v in event.values()):
+            self.events.append(event)  # packed as a map into the batch entry, no flattening
+            return
         if set(map(type, event.values())) <= _STR_ONLY:  # the executor's events: flatten in C
             self.events.append(list(itertools.chain.from_iterable(event.items())))
             return
@@ -851,7 +854,8 @@ class _Batch:
             payload["event_batch"] = msgpack.packb(self.events, use_bin_type=False)
             payload["event_count"] = len(self.events)
         elif self.events:
-            payload["events"] = self.events
+            payload["events"] = [list(itertools.chain.from_iterable(e.items())) if isinstance(e, dict) else e
+                                 for e in self.events]
         if self.chords:
             payload["chords"] = self.chords
         b = self.backend

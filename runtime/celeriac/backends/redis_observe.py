@@ -47,14 +47,17 @@ def decode_fields(fields: dict[bytes, bytes]) -> dict[str, Any]:
 
 def expand_entry(fields: dict[bytes, bytes]) -> list[dict[str, Any]]:
     """The events of one stream entry: itself, or the events of a ``batch`` entry (a
-    settlement batch writes its task events as one entry, a msgpack list of flat
-    ``[field, value, ...]`` lists)."""
+    settlement batch writes its task events as one entry: a msgpack list whose items are
+    maps of strings or flat ``[field, value, ...]`` lists)."""
     if fields.get(b"type") != b"batch" or b"events" not in fields:
         return [decode_fields(fields)]
     out: list[dict[str, Any]] = []
-    for flat in msgpack.unpackb(fields[b"events"], raw=True):
-        out.append({flat[i].decode(errors="replace"): flat[i + 1].decode(errors="replace")
-                    for i in range(0, len(flat) - 1, 2)})
+    for item in msgpack.unpackb(fields[b"events"], raw=True):
+        if isinstance(item, dict):  # an event of string values, packed as a map
+            out.append({k.decode(errors="replace"): v.decode(errors="replace") for k, v in item.items()})
+        else:  # a flat [field, value, ...] list
+            out.append({item[i].decode(errors="replace"): item[i + 1].decode(errors="replace")
+                        for i in range(0, len(item) - 1, 2)})
     return out
 
 

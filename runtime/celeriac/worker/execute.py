@@ -371,8 +371,12 @@ class Executor:
 
         after_success(self.app, m, value, settlement)
         if self.events:
-            settlement.events.append(self._event("task-succeeded", m, runtime=runtime,
-                                                 result=_short_repr(value)))
+            # Built inline (the hot path): every value a string, as _event() would make it.
+            settlement.events.append({
+                "type": "task-succeeded", "uuid": m.id, "name": m.task, "hostname": self.hostname,
+                "timestamp": repr(time.time()), "queue": m.queue or "", "runtime": repr(runtime),
+                "result": _short_repr(value),
+            })
         return settlement
 
     def _failure(self, job: Job, outcome: Outcome, runtime: float) -> Settlement:

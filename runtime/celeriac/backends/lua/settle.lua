@@ -15,7 +15,8 @@
       dead    = { {queue, step, entry_id, reason}, ... },
       acks    = { {queue, step, {entry_id, ...}}, ... },
       events  = { {field, value, ...}, ... },      -- one stream entry each
-      event_batch = msgpack of { {field, value, ...}, ... }, event_count = n,
+      event_batch = msgpack of a list of events (maps, or flat field/value lists),
+      event_count = n,
                                                   -- one stream entry for them all
       chords  = { {group_id, index, size, value, failed 0|1, ttl seconds,
                    { {queue, step, task_id, content_type, body, eta_ms}, ... } (the callback)}, ... },
