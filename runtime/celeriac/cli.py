@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from celeriac.app import Celeriac
+from celeriac.cli_errors import fail, handle_errors
 from celeriac.errors import CeleriacError
 
 
@@ -70,25 +71,7 @@ class Ctx:
         return self._app
 
 
-def _fail(message: str) -> None:
-    click.echo(f"Error: {message}", err=True)
-    sys.exit(1)
 
-
-def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    import functools
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except CeleriacError as exc:
-            _fail(str(exc))
-        except (ValueError, TypeError) as exc:
-            _fail(str(exc))
-        return None
-
-    return wrapper
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -140,7 +123,7 @@ def worker(obj: Ctx, app_spec: str | None, concurrency: int | None, pool: str | 
                    prefetch_multiplier=prefetch_multiplier, shutdown_timeout=shutdown_timeout)
         code = w.start()
     except CeleriacError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     sys.exit(code)
 

@@ -8,37 +8,19 @@ name when a transport lacks them); no Redis here.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import sys
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from celeriac.errors import CeleriacError
+from celeriac.cli_errors import fail, handle_errors
 
 if TYPE_CHECKING:
     from celeriac.cli import Ctx
 
 
-def _fail(message: str) -> None:
-    click.echo(f"Error: {message}", err=True)
-    sys.exit(1)
 
-
-def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """One line on stderr and exit 1 for our errors (``cli.py`` does the same)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (CeleriacError, NotImplementedError, ValueError, TypeError) as exc:
-            _fail(str(exc))
-        return None
-
-    return wrapper
 
 
 @click.command()
@@ -65,7 +47,7 @@ def _capability(obj: Ctx, name: str) -> Any:
     fn = getattr(obj.app.broker, name, None)
     if fn is None:
         scheme = obj.app.broker_url.split(":", 1)[0]
-        _fail(f"the {scheme}:// transport cannot {name.replace('dead_letter_', '')} dead letters")
+        fail(f"the {scheme}:// transport cannot {name.replace('dead_letter_', '')} dead letters")
     return fn
 
 

@@ -16,15 +16,12 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from celeriac import events as ev
+from celeriac.cli_errors import fail
 from celeriac.errors import CeleriacError
 
 if TYPE_CHECKING:
     from celeriac.cli import Ctx
 
-
-def _fail(message: str) -> None:
-    click.echo(f"Error: {message}", err=True)
-    sys.exit(1)
 
 
 @click.command()
@@ -64,7 +61,7 @@ def events(obj: Ctx, as_json: bool, dump: bool, from_start: bool, types: tuple[s
             if count is not None and seen >= count:
                 return
     except CeleriacError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except KeyboardInterrupt:
         return
 
@@ -86,10 +83,10 @@ def inspect(obj: Ctx, what: str, destination: str | None, timeout: float, as_jso
     try:
         answer = getattr(Inspect(obj.app, destination=dest, timeout=timeout), what)()
     except CeleriacError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     if not answer:
-        _fail("no worker replied")
+        fail("no worker replied")
         return
     if as_json:
         click.echo(json.dumps(answer, default=str, indent=2))
@@ -147,10 +144,10 @@ def control(obj: Ctx, command: str, args: tuple[str, ...], destination: str | No
     try:
         replies = broadcast(obj.app, command, arguments, destination=dest, timeout=timeout)
     except CeleriacError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     if not replies:
-        _fail("no worker replied")
+        fail("no worker replied")
     failed = False
     for r in sorted(replies, key=lambda r: (str(r.get("hostname")), str(r.get("consumer")))):
         if "error" in r:
@@ -182,10 +179,10 @@ def task(obj: Ctx, task_id: str, as_json: bool) -> None:
         record = app.backend.get_result(task_id)
         history = ev.for_task(app.broker, task_id)
     except CeleriacError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     if record is None and not history:
-        _fail(f"no result and no events for task {task_id} (unknown, expired or never sent)")
+        fail(f"no result and no events for task {task_id} (unknown, expired or never sent)")
         return
     story: dict[str, Any] = {"id": task_id, "events": history}
     if record is not None:
