@@ -81,14 +81,7 @@ class ThreadPool:
         return unstarted
 
     def shutdown(self, timeout_s: float) -> tuple[list[Delivery], list[Delivery]]:
-        unstarted: list[Delivery] = []
-        while True:
-            try:
-                d = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if d is not None:
-                unstarted.append(d)
+        unstarted = self.take_unstarted()
         for _ in self._threads:
             self._queue.put(None)
         deadline = time.monotonic() + timeout_s
