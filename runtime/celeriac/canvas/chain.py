@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from celeriac.backends.base import Outgoing
-from celeriac.canvas.group import flatten_args, group
+from celeriac.canvas.group import TaskList, flatten_args, group
 from celeriac.canvas.signature import Args, Lineage, Signature, maybe_signature, register_type
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ def normalize(steps: list[Signature], app: Celeriac | None) -> list[Signature]:
     return out
 
 
-class chain(Signature):
+class chain(TaskList):
     """``chain(add.s(2, 2), mul.s(4))`` or ``add.s(2, 2) | mul.s(4)``."""
 
     def __init__(self, *tasks: Any, app: Celeriac | None = None, **options: Any) -> None:
@@ -64,16 +64,6 @@ class chain(Signature):
     @property
     def id(self) -> str | None:
         return self.tasks[-1].id if self.tasks else None
-
-    def to_dict(self) -> dict[str, Any]:
-        d = super().to_dict()
-        d["kwargs"] = {"tasks": [t.to_dict() for t in self.tasks]}
-        return d
-
-    @classmethod
-    def _from(cls, data: Mapping[str, Any], app: Celeriac | None) -> Signature:
-        tasks = [Signature.from_dict(t, app) for t in data.get("kwargs", {}).get("tasks", [])]
-        return cls(tasks, app=app, **dict(data.get("options") or {}))
 
     def clone(self, args: Sequence[Any] | None = None, kwargs: Mapping[str, Any] | None = None,
               **options: Any) -> chain:

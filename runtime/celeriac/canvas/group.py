@@ -29,7 +29,24 @@ def flatten_args(tasks: tuple[Any, ...]) -> tuple[Any, ...]:
     return tasks
 
 
-class group(Signature):
+class TaskList(Signature):
+    """A signature made of other signatures (``tasks``), as group and chain are: on the
+    wire their ``kwargs`` hold ``{"tasks": [signature dicts]}``."""
+
+    tasks: list[Signature]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d["kwargs"] = {"tasks": [t.to_dict() for t in self.tasks]}
+        return d
+
+    @classmethod
+    def _from(cls, data: Mapping[str, Any], app: Celeriac | None) -> Signature:
+        tasks = [Signature.from_dict(t, app) for t in data.get("kwargs", {}).get("tasks", [])]
+        return cls(tasks, app=app, **dict(data.get("options") or {}))
+
+
+class group(TaskList):
     """``group(add.s(i, i) for i in range(10))``: run all at once, results in order."""
 
     def __init__(self, *tasks: Any, app: Celeriac | None = None, **options: Any) -> None:
@@ -42,16 +59,6 @@ class group(Signature):
     def id(self) -> str | None:
         value = self.options.get("group_id")
         return str(value) if value is not None else None
-
-    def to_dict(self) -> dict[str, Any]:
-        d = super().to_dict()
-        d["kwargs"] = {"tasks": [t.to_dict() for t in self.tasks]}
-        return d
-
-    @classmethod
-    def _from(cls, data: Mapping[str, Any], app: Celeriac | None) -> Signature:
-        tasks = [Signature.from_dict(t, app) for t in data.get("kwargs", {}).get("tasks", [])]
-        return cls(tasks, app=app, **dict(data.get("options") or {}))
 
     def clone(self, args: Sequence[Any] | None = None, kwargs: Mapping[str, Any] | None = None,
               **options: Any) -> group:
