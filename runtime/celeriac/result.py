@@ -57,11 +57,13 @@ class AsyncResult:
 
     def __init__(self, id: str, *, app: Celeriac | None = None, task_name: str | None = None,
                  parent: AsyncResult | None = None) -> None:
-        from celeriac.app import current_app
+        if app is None:
+            from celeriac.app import current_app
 
+            app = current_app()
         self.id = id
         self.task_id = id
-        self.app = app or current_app()
+        self.app = app
         self.task_name = task_name
         self.parent = parent
         self._cache: ResultRecord | None = None

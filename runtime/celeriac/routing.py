@@ -131,7 +131,7 @@ class Router:
         if options.get("routing_key"):
             key = str(options["routing_key"])
             return self._by_key.get(key, key)
-        has_callables = any(callable(r) and not isinstance(r, Mapping) for r in self._routes)
+        has_callables = self.has_functions()
         if not has_callables and name in self._cache:
             routed = self._cache[name]
         else:
@@ -139,6 +139,10 @@ class Router:
             if not has_callables:
                 self._cache[name] = routed
         return routed or task_queue or self.default_queue
+
+    def has_functions(self) -> bool:
+        """Whether a router function may choose the queue per call (from its arguments)."""
+        return any(callable(r) and not isinstance(r, Mapping) for r in self._routes)
 
     def consumed_queues(self) -> list[str]:
         """What a worker started without ``-Q`` consumes: the declared queues and the default."""

@@ -43,6 +43,11 @@ def _json_default(obj: Any) -> Any:
 _json_encoder = json.JSONEncoder(default=_json_default, separators=(",", ":"), ensure_ascii=False)
 
 
+def json_text(obj: Any) -> str:
+    """``obj`` as the ``json`` serializer writes it, as text (the bulk path's templates)."""
+    return _json_encoder.encode(obj)
+
+
 def _json_dumps(obj: Any) -> bytes:
     return _json_encoder.encode(obj).encode()
 

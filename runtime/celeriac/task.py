@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -144,6 +144,38 @@ class Task:
         from celeriac.result import AsyncResult
 
         return AsyncResult(message.id, app=self.app, task_name=self.name)
+
+    def apply_many(
+        self,
+        calls: Iterable[Sequence[Any]],
+        kwargs: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> list[AsyncResult]:
+        """Publish one call per argument list in ``calls`` (all with ``kwargs`` and the
+        options of :meth:`apply_async`, except ``task_id``), in batched round trips.
+
+        The bulk form of ``delay``: messages are built from one template and written a
+        batch at a time (see :mod:`celeriac.bulk`); returns once all are written. If a
+        batch cannot be written, raises after the retries of ``task_publish_retry_policy``;
+        the batches before it were published.
+        """
+        from celeriac.bulk import publish_many
+        from celeriac.result import AsyncResult
+
+        if options.get("task_id"):
+            raise ValueError("apply_many() gives every call its own id; task_id is not accepted")
+        calls = [tuple(args) for args in calls]
+        if self.app.conf.task_always_eager:
+            return [self.apply(args, kwargs, **options) for args in calls]
+        if self.typing:  # a call binds or not by its number of arguments: check each once
+            for arity in {len(args) for args in calls}:
+                self._check_arguments(next(a for a in calls if len(a) == arity), kwargs or {})
+        ids = publish_many(self.app, self, calls, kwargs, options)
+        return [AsyncResult(task_id, app=self.app, task_name=self.name) for task_id in ids]
+
+    def delay_many(self, *calls: Sequence[Any]) -> list[AsyncResult]:
+        """``apply_many(calls)``: ``add.delay_many((1, 2), (3, 4))`` publishes two calls."""
+        return self.apply_many(calls)
 
     def apply(
         self,

@@ -824,10 +824,10 @@ class _Batch:
         self.n_acks += 1
 
     def event(self, event: dict[str, Any]) -> None:
-        if self.group_events and all(type(v) is str for v in event.values()):
+        if self.group_events and _STR_ONLY.issuperset(map(type, event.values())):
             self.events.append(event)  # packed as a map into the batch entry, no flattening
             return
-        if set(map(type, event.values())) <= _STR_ONLY:  # the executor's events: flatten in C
+        if _STR_ONLY.issuperset(map(type, event.values())):  # the executor's events: flatten in C
             self.events.append(list(itertools.chain.from_iterable(event.items())))
             return
         flat: list[str] = []
