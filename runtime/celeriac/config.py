@@ -173,7 +173,7 @@ class Settings:
     """Port on which the worker serves Prometheus ``/metrics``; None: off."""
 
     events_maxlen: int = 10000
-    """Approximate length the events stream is trimmed to."""
+    """About how many events the events stream keeps (older ones are trimmed)."""
 
     beat_schedule: dict[str, Any] = field(default_factory=dict)
     """Periodic tasks, as in Celery."""

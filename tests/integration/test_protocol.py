@@ -10,7 +10,9 @@ import uuid
 from typing import Any
 from urllib.parse import urlparse
 
+import msgpack
 import pytest
+import redis
 
 
 def _cli(url: str, *args: str) -> str:
@@ -32,14 +34,15 @@ def test_redis_cli_producer_and_result_reader(make_app: Any, worker: Any, redis_
     body = json.dumps({"task": "proj.add", "id": task_id, "args": [2, 3], "kwargs": {}})
     _cli(redis_url, "XADD", "celeriac:queue:default", "*", "id", task_id, "content-type", "application/json",
          "body", body)
-    deadline = time.monotonic() + 10
-    while _cli(redis_url, "HGET", f"celeriac:result:{task_id}", "status").strip() != "SUCCESS":
-        assert time.monotonic() < deadline, "no result"
-        time.sleep(0.05)
-    assert json.loads(_cli(redis_url, "HGET", f"celeriac:result:{task_id}", "result")) == 5
-    assert _cli(redis_url, "HGET", f"celeriac:result:{task_id}", "content-type").strip() == "application/json"
-    # Blocking wait, as documented: returns at once since the task is done.
-    assert _cli(redis_url, "BLMOVE", f"celeriac:done:{task_id}", f"celeriac:done:{task_id}", "RIGHT", "LEFT", "1")
+    # Blocking wait, as documented: returns as soon as the record is written.
+    assert _cli(redis_url, "BLMOVE", f"celeriac:done:{task_id}", f"celeriac:done:{task_id}", "RIGHT", "LEFT", "10")
+    # The record is a msgpack map (any language's msgpack library reads it).
+    client = redis.Redis.from_url(redis_url)
+    record = msgpack.unpackb(client.lindex(f"celeriac:done:{task_id}", 0), raw=False)
+    client.close()
+    assert record["status"] == "SUCCESS" and json.loads(record["result"]) == 5
+    assert record.get("content-type", "application/json") == "application/json"
+    assert _cli(redis_url, "EXISTS", f"celeriac:result:{task_id}").strip() == "0"  # one copy only
     # And the Python side reads the same record.
     assert app.AsyncResult(task_id).get(timeout=1) == 5
 

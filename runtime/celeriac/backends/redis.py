@@ -10,11 +10,14 @@ Key space (``{q}`` is a queue name, ``{id}`` a task id)::
                                 member "<step>\\n<id>\\n<content type>\\n<body>"
     celeriac:dead:{q}           dead-letter stream: the entry's fields + reason, stream, time
     celeriac:queues             set of queue names ever published to
-    celeriac:result:{id}        hash: status, content-type, result, traceback, date_done,
-                                task, worker, retries, queue, parent_id, root_id, group,
-                                children (JSON) [, extras]; expires after result_expires
-    celeriac:done:{id}          list holding the packed record once the task is ready; waiters
-                                block on BLMOVE from it to itself (no polling, no pub/sub)
+    celeriac:result:{id}        hash of a task not yet ready (STARTED, RETRY, PROGRESS):
+                                status, content-type, result, traceback, date_done, task,
+                                worker, retries, queue, parent_id, root_id, group,
+                                children (JSON) [, extras]; deleted when the task is ready
+    celeriac:done:{id}          list holding the final record (msgpack map of the same
+                                fields, empty ones left out) once the task is ready; the one
+                                copy of a ready result. Waiters block on BLMOVE from it to
+                                itself (no polling, no pub/sub). Both expire after result_expires
     celeriac:revoked            zset of revoked task ids (score: epoch ms when forgotten)
     celeriac:events             stream of events (trimmed to about events_maxlen)
     celeriac:worker:{name}      a live worker process's description, JSON (expires without
@@ -163,6 +166,28 @@ def record_to_mapping(record: ResultRecord) -> dict[str, bytes | str]:
         mapping["children"] = json.dumps(record.children)
     mapping.update(record.extra)
     return mapping
+
+
+#: Field values a packed (ready) record leaves out: what ``mapping_to_record`` assumes.
+_DEFAULTS: dict[str, bytes | str] = {"content-type": "application/json", "retries": "0"}
+
+
+def pack_ready(task_id: str, mapping: dict[str, bytes | str]) -> bytes:
+    """A ready result as stored in ``celeriac:done:{id}``: a msgpack map of the record's
+    fields, empty and default values left out (the record is final, nothing to overwrite),
+    and ``root_id`` too when the task is its own root (most are)."""
+    kept = {k: v for k, v in mapping.items() if v != "" and _DEFAULTS.get(k) != v}
+    if kept.get("root_id") == task_id:
+        del kept["root_id"]
+    packed: bytes = msgpack.packb(kept, use_bin_type=False)
+    return packed
+
+
+def unpack_ready(task_id: str, packed: bytes) -> ResultRecord | None:
+    """The record of ``pack_ready`` (a missing ``root_id`` is the task itself)."""
+    raw = msgpack.unpackb(packed, raw=True)
+    raw.setdefault(b"root_id", task_id.encode())
+    return mapping_to_record(task_id, raw)
 
 
 def mapping_to_record(task_id: str, raw: dict[bytes, bytes]) -> ResultRecord | None:
@@ -469,17 +494,18 @@ class RedisBackend:
             batch.run(self._scripts["settle"])
 
     def get_result(self, task_id: str) -> ResultRecord | None:
-        with _translated("reading a result"):
-            raw = self.client.hgetall(result_key(task_id))
-        return mapping_to_record(task_id, raw)
+        return self.get_results([task_id])[0]
 
     def get_results(self, task_ids: Sequence[str]) -> list[ResultRecord | None]:
+        """Each task's record: the packed final one if ready, else its hash (one round trip)."""
         with _translated("reading results"):
             pipe = self.client.pipeline(transaction=False)
             for task_id in task_ids:
+                pipe.lindex(done_key(task_id), 0)
                 pipe.hgetall(result_key(task_id))
             raws = pipe.execute()
-        return [mapping_to_record(t, raw) for t, raw in zip(task_ids, raws, strict=True)]
+        return [unpack_ready(t, done) if done is not None else mapping_to_record(t, live)
+                for t, done, live in zip(task_ids, raws[0::2], raws[1::2], strict=True)]
 
     def wait_result(self, task_id: str, timeout_s: float | None) -> ResultRecord | None:
         key = done_key(task_id)
@@ -493,8 +519,7 @@ class RedisBackend:
                 # leaves it in place for every other waiter.
                 packed = self.client.blmove(key, key, max(0.001, min(left, WAIT_CHUNK_S)), "RIGHT", "LEFT")
                 if packed is not None:
-                    raw = msgpack.unpackb(packed, raw=True)
-                    return mapping_to_record(task_id, raw)
+                    return unpack_ready(task_id, packed)
 
     def forget(self, task_id: str) -> None:
         with _translated("forgetting a result"):
@@ -781,7 +806,7 @@ class _Batch:
         self.backend = backend
         self.group_events = group_events
         self.publishes: list[tuple[Any, ...]] = []
-        self.results: list[tuple[str, int, list[bytes | str]]] = []
+        self.results: list[tuple[str, int, list[bytes | str] | bytes]] = []
         self.dead: list[tuple[str, int, str, str]] = []
         self.acks: dict[tuple[str, int], list[str]] = {}
         self.events: list[list[str] | dict[str, str]] = []
@@ -801,11 +826,16 @@ class _Batch:
             self.backend._known_queues.add(m.queue)
 
     def result(self, record: ResultRecord) -> None:
+        mapping = record_to_mapping(record)
+        if record.status in states.READY_STATES:
+            # The final record: one packed map in the done list (the hash is dropped).
+            self.results.append((record.task_id, 1, pack_ready(record.task_id, mapping)))
+            return
         flat: list[bytes | str] = []
-        for k, v in record_to_mapping(record).items():
+        for k, v in mapping.items():
             flat.append(k)
             flat.append(v)
-        self.results.append((record.task_id, 1 if record.status in states.READY_STATES else 0, flat))
+        self.results.append((record.task_id, 0, flat))
 
     def chord(self, join: ChordJoin) -> None:
         callbacks = []

@@ -11,7 +11,8 @@
   (0: keep), ARGV[4] events maxlen, ARGV[5] now (epoch ms), ARGV[6] msgpack batch:
     { publish = { {queue, step, task_id, content_type, body, eta_ms (0: now)
                    [, dedup seconds: publish only if the task id is not already guarded]}, ... },
-      results = { {task_id, ready 0|1, {field, value, ...}}, ... },
+      results = { {task_id, 0, {field, value, ...}}         -- not ready: HSET into the hash
+                  {task_id, 1, packed record}, ... },       -- ready: the done list's element
       dead    = { {queue, step, entry_id, reason}, ... },
       acks    = { {queue, step, {entry_id, ...}}, ... },
       events  = { {field, value, ...}, ... },      -- one stream entry each
@@ -51,18 +52,32 @@ for _, q in ipairs(batch.queues or {}) do
   redis.call('SADD', prefix .. ':queues', q)
 end
 
+-- the record's own fields: a new record overwrites them all (the rest are extras, merged)
+local CORE = {status = true, ['content-type'] = true, result = true, traceback = true, date_done = true,
+  task = true, worker = true, retries = true, queue = true, parent_id = true, root_id = true, group = true,
+  children = true}
+
 for _, r in ipairs(batch.results or {}) do
-  local id, ready, fields = r[1], r[2], r[3]
+  local id, ready, value = r[1], r[2], r[3]
   local key = prefix .. ':result:' .. id
-  redis.call('HSET', key, unpack(fields))
-  if ttl > 0 then redis.call('EXPIRE', key, ttl) end
   if tonumber(ready) == 1 then
-    local map = {}
-    for i = 1, #fields, 2 do map[fields[i]] = fields[i + 1] end
+    -- the final record, packed by the client, is the one copy: the live hash goes, its
+    -- extras (date_started, progress fields...) merged in as a hash write would have
     local done = prefix .. ':done:' .. id
-    redis.call('DEL', done, prefix .. ':dedup:' .. id)
-    redis.call('RPUSH', done, cmsgpack.pack(map))
+    local live = redis.call('HGETALL', key)
+    if live[1] then
+      local map = cmsgpack.unpack(value)
+      for i = 1, #live, 2 do
+        if map[live[i]] == nil and not CORE[live[i]] then map[live[i]] = live[i + 1] end
+      end
+      value = cmsgpack.pack(map)
+    end
+    redis.call('DEL', key, done, prefix .. ':dedup:' .. id)
+    redis.call('RPUSH', done, value)
     if ttl > 0 then redis.call('EXPIRE', done, ttl) end
+  else
+    redis.call('HSET', key, unpack(value))
+    if ttl > 0 then redis.call('EXPIRE', key, ttl) end
   end
 end
 
@@ -123,8 +138,10 @@ for _, e in ipairs(batch.events or {}) do
 end
 if batch.event_batch then
   -- Several task events as one entry (one XADD instead of one per task): readers expand
-  -- it (celeriac.backends.redis_observe.expand_entry).
-  redis.call('XADD', prefix .. ':events', 'MAXLEN', '~', maxlen, '*',
+  -- it (celeriac.backends.redis_observe.expand_entry). maxlen counts events, so an entry
+  -- of n events trims the stream to maxlen / n entries.
+  local entries = math.max(1, math.floor(tonumber(maxlen) / tonumber(batch.event_count)))
+  redis.call('XADD', prefix .. ':events', 'MAXLEN', '~', entries, '*',
     'type', 'batch', 'count', batch.event_count, 'events', batch.event_batch)
 end
 return acked
