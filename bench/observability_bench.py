@@ -5,7 +5,8 @@ publish N no-op tasks (results stored), start ``celeriac worker -P prefork -c 2`
 ``--metrics-port`` and events on, or events off and no metrics), wait until every result
 is stored, and compute throughput from the results' own timestamps (N / (last date_done -
 first date_done)), so worker start-up is not counted. Prints the median per mode and the
-on/off ratio. Run: ``.venv/bin/python bench/observability_bench.py [--tasks 20000]``.
+median of the on/off ratios within each rep (paired: this machine's speed drifts by more
+than the effect between reps, so use ``--reps 10`` or more). Run: ``.venv/bin/python bench/observability_bench.py [--tasks 20000]``.
 """
 
 from __future__ import annotations
@@ -137,9 +138,12 @@ def main() -> None:
         off = statistics.median(f[i] for f in figures["off"])
         for mode in modes[1:]:
             value = statistics.median(f[i] for f in figures[mode])
-            print(f"{what:<11} {mode:<8} median {value:8.1f} vs off {off:8.1f} {unit:<8} ratio {value / off:.3f} "
-                  f"({(value / off - 1) * 100:+.1f} %)")
-
+            # Each rep ran every mode back to back: the ratio within a rep cancels most of
+            # the machine's drift between reps (which is larger than the effect measured).
+            paired = sorted(f[i] / o[i] for f, o in zip(figures[mode], figures["off"], strict=True))
+            print(f"{what:<11} {mode:<8} median {value:8.1f} vs off {off:8.1f} {unit:<8} "
+                  f"paired ratio median {statistics.median(paired):.3f} "
+                  f"({(statistics.median(paired) - 1) * 100:+.1f} %, range {paired[0]:.3f}-{paired[-1]:.3f})")
 
 if __name__ == "__main__":
     main()

@@ -361,9 +361,10 @@ class Executor:
         if self.log_info:
             logger.info("Task %s[%s] succeeded in %.6fs: %.200r", m.task, m.id, runtime, value)
         record = None
+        runtime_text = f"{runtime:.6f}"
         if not (m.ignore_result or job.task.ignore_result):
             record = self._record(m, states.SUCCESS, value)
-            record.extra["runtime"] = f"{runtime:.6f}"
+            record.extra["runtime"] = runtime_text
             if job.started:
                 record.extra["date_started"] = repr(job.started)
         settlement = Settlement(job.delivery, result=record)
@@ -374,8 +375,8 @@ class Executor:
             # Built inline (the hot path): every value a string, as _event() would make it.
             settlement.events.append({
                 "type": "task-succeeded", "uuid": m.id, "name": m.task, "hostname": self.hostname,
-                "timestamp": repr(time.time()), "queue": m.queue or "", "runtime": repr(runtime),
-                "result": _short_repr(value),
+                "timestamp": f"{time.time():.6f}", "queue": m.queue or "", "runtime": runtime_text,
+                "result": "None" if value is None else _short_repr(value),
             })
         return settlement
 
