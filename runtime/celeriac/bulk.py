@@ -29,10 +29,12 @@ if TYPE_CHECKING:
     from celeriac.app import Celeriac
     from celeriac.task import Task
 
-#: Stand-ins encoded into the template, then cut out; JSON writes them verbatim.
+#: Stand-ins encoded into the template, then cut out with their quotes. The control
+#: characters (which JSON always escapes, as ``\\u0001``) keep them from matching any text
+#: a caller could put in the template's kwargs or headers by accident.
 _ID = "\u0001celeriac-bulk-id\u0001"
 _ARGS = "\u0001celeriac-bulk-args\u0001"
-_MARKS = re.compile(r'"(\\u0001celeriac-bulk-(?:id|args)\\u0001|\x01celeriac-bulk-(?:id|args)\x01)"')
+_MARKS = re.compile(r'"(\\u0001celeriac-bulk-(?:id|args)\\u0001)"')
 _EMPTY_ARGS = b"[]"
 
 #: Messages per round trip: big enough that the round trip is noise, small enough that
