@@ -257,31 +257,24 @@ class RedisBackend:
     # -- producing ---------------------------------------------------------------------------
 
     def publish(self, messages: Sequence[Outgoing]) -> None:
-        if not messages:
-            return
-        with _translated("publishing"):
-            if len(messages) == 1 and messages[0].eta is None and messages[0].queue in self._known_queues:
-                # The common delay(): one plain XADD is cheaper than the batch script.
-                m = messages[0]
-                self.client.xadd(
-                    stream_key(m.queue, priority_step(m.priority)),
-                    {"id": m.task_id, "content-type": m.content_type, "body": m.body},
-                )
-                return
-            batch = _Batch(self)
-            for message in messages:
-                batch.publish(message)
-            batch.run(self._scripts["settle"])
+        self.publish_with_events(messages, ())
 
     def publish_with_events(self, messages: Sequence[Outgoing], events: Sequence[dict[str, Any]]) -> None:
-        """Publish and append events (``task-sent``) in one round trip: a plain pipeline of
-        XADDs for one immediate message (cheaper than the batch script), else the script."""
+        """Publish and append events (``task-sent``) in one round trip: for one immediate
+        message (the common ``delay()``) a plain XADD, pipelined with the events' XADDs if
+        any (cheaper than the batch script); the batch script otherwise."""
+        if not messages and not events:
+            return
         if len(messages) == 1 and messages[0].eta is None and messages[0].queue in self._known_queues:
             m = messages[0]
+            key = stream_key(m.queue, priority_step(m.priority))
+            fields = {"id": m.task_id, "content-type": m.content_type, "body": m.body}
             with _translated("publishing"):
+                if not events:
+                    self.client.xadd(key, fields)
+                    return
                 pipe = self.client.pipeline(transaction=False)
-                pipe.xadd(stream_key(m.queue, priority_step(m.priority)),
-                          {"id": m.task_id, "content-type": m.content_type, "body": m.body})
+                pipe.xadd(key, fields)
                 for event in events:
                     pipe.xadd(EVENTS_KEY, event, maxlen=self._events_maxlen, approximate=True)
                 pipe.execute()
@@ -854,11 +847,11 @@ class _Batch:
         self.n_acks += 1
 
     def event(self, event: dict[str, Any]) -> None:
-        if self.group_events and _STR_ONLY.issuperset(map(type, event.values())):
-            self.events.append(event)  # packed as a map into the batch entry, no flattening
-            return
-        if _STR_ONLY.issuperset(map(type, event.values())):  # the executor's events: flatten in C
-            self.events.append(list(itertools.chain.from_iterable(event.items())))
+        if _STR_ONLY.issuperset(map(type, event.values())):  # the executor's events
+            if self.group_events:
+                self.events.append(event)  # packed as a map into the batch entry, no flattening
+            else:
+                self.events.append(list(itertools.chain.from_iterable(event.items())))  # flattened in C
             return
         flat: list[str] = []
         for k, v in event.items():
