@@ -82,8 +82,7 @@ def _template(app: Celeriac, task: Task, args0: Sequence[Any], kwargs: Mapping[s
     wire = message.to_dict()
     wire["id"] = _ID
     wire["args"] = _ARGS
-    own_root = message.root_id == message.id
-    if own_root:
+    if message.root_id == message.id:
         wire["root_id"] = _ID
     pieces = _MARKS.split(json_text(wire))
     # pieces alternate: literal text, a mark, literal text, ... (marks at odd indexes)

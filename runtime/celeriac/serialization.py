@@ -49,7 +49,7 @@ def json_text(obj: Any) -> str:
 
 
 def _json_dumps(obj: Any) -> bytes:
-    return _json_encoder.encode(obj).encode()
+    return json_text(obj).encode()
 
 
 def _msgpack_default(obj: Any) -> Any:

@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 class ThreadPool:
     def __init__(self, concurrency: int, prefetch_multiplier: int = 1) -> None:
         self.concurrency = max(1, concurrency)
-        self.capacity = self.concurrency * max(1, prefetch_multiplier)
         self._multiplier = max(1, prefetch_multiplier)
+        self.capacity = self.concurrency * self._multiplier
         self._queue: queue.SimpleQueue[Delivery | None] = queue.SimpleQueue()
         self._running: dict[int, Delivery] = {}
         self._lock = threading.Lock()
