@@ -1,6 +1,6 @@
 """How every ``celeriac`` command fails: one clear line on stderr and exit code 1.
 
-Shared by ``cli.py`` and the command modules it registers (which cannot import ``cli.py``
+Shared by ``cli/group.py`` and the command modules it registers (which cannot import it
 without a cycle); no traceback reaches the user for errors celeriac raises on purpose.
 """
 

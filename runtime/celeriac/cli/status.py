@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
 
     from celeriac.app import Celeriac
-    from celeriac.cli import Ctx
+    from celeriac.cli.group import Ctx
 
 T = TypeVar("T")
 THROUGHPUT_WINDOW_S = 60.0  #: tasks per second are averaged over this many seconds of events

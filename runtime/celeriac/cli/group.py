@@ -16,7 +16,8 @@ from typing import Any
 import click
 
 from celeriac.app import Celeriac
-from celeriac.cli_errors import fail, handle_errors
+from celeriac.cli.errors import fail, handle_errors
+from celeriac.cli.plugins import PluginGroup
 from celeriac.errors import CeleriacError
 
 
@@ -74,7 +75,7 @@ class Ctx:
 
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=PluginGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-A", "--app", "app_spec", envvar="CELERIAC_APP", help="Module holding the app (module[:attr]).")
 @click.option("-b", "--broker", help="Broker URL (overrides broker_url).")
 @click.pass_context
@@ -216,29 +217,26 @@ def purge(obj: Ctx, queue_names: str, force: bool) -> None:
     names = [q.strip() for q in queue_names.split(",") if q.strip()]
     if not force and sys.stdin.isatty():
         click.confirm(f"Purge all waiting messages of {', '.join(names)}?", abort=True)
-    from celeriac.cli_status import progress
+    from celeriac.cli.status import progress
 
     for q in progress(names, description="purging"):
         n = obj.app.broker.purge(q)
         click.echo(f"purged {n} message(s) from {q}")
 
 
-from celeriac.beat import cli as _beat_cli  # noqa: E402 (registered after main is defined)
+from celeriac.cli import beat as _beat_cli  # noqa: E402 (registered after main is defined)
 
 main.add_command(_beat_cli.beat)
 main.add_command(_beat_cli.schedule)
 
-from celeriac import cli_guarantees as _guarantees_cli  # noqa: E402
+from celeriac.cli import guarantees as _guarantees_cli  # noqa: E402
 
 main.add_command(_guarantees_cli.revoke)
 main.add_command(_guarantees_cli.dlq)
 
-from celeriac import cli_observe as _observe_cli  # noqa: E402
-from celeriac import cli_status as _status_cli  # noqa: E402
+from celeriac.cli import observe as _observe_cli  # noqa: E402
+from celeriac.cli import status as _status_cli  # noqa: E402
 
 for _command in (_observe_cli.events, _observe_cli.inspect, _observe_cli.control, _observe_cli.task,
                  _status_cli.status):
     main.add_command(_command)
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

@@ -1,6 +1,6 @@
 """The ``celeriac beat`` and ``celeriac schedule ...`` commands.
 
-Why it exists: keeps the beat's click code out of ``cli.py`` (which only registers these
+Why it exists: keeps the beat's click code out of ``cli/group.py`` (which only registers these
 commands). What it must not do: hold scheduling logic; it calls ``Beat`` and
 ``app.schedules``.
 """
@@ -17,7 +17,7 @@ import click
 from celeriac.errors import CeleriacError
 
 if TYPE_CHECKING:
-    from celeriac.cli import Ctx
+    from celeriac.cli.group import Ctx
 
 _LEVELS = click.Choice(["debug", "info", "warning", "error", "critical"], case_sensitive=False)
 

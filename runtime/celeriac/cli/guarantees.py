@@ -1,6 +1,6 @@
 """``celeriac revoke`` and ``celeriac dlq list|requeue|purge``: revocation and dead letters.
 
-Registered on the main command group by ``cli.py``. Speaks only the app's transport API
+Registered on the main command group by ``cli/group.py``. Speaks only the app's transport API
 (optional capabilities such as ``dead_letter_requeue`` are looked up and reported by
 name when a transport lacks them); no Redis here.
 """
@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from celeriac.cli_errors import fail, handle_errors
+from celeriac.cli.errors import fail, handle_errors
 
 if TYPE_CHECKING:
-    from celeriac.cli import Ctx
+    from celeriac.cli.group import Ctx
 
 
 

@@ -1,7 +1,7 @@
 """``celeriac events``, ``inspect``, ``control`` and ``task``: the command-line side of
-observability (``celeriac status`` lives in ``cli_status.py``).
+observability (``celeriac status`` lives in ``cli/status.py``).
 
-Registered in ``cli.py``; every command speaks to the broker through ``app.broker`` and
+Registered in ``cli/group.py``; every command speaks to the broker through ``app.broker`` and
 ``celeriac.control``, never to Redis directly. What it must not do: change tasks or
 queues beyond what a control command asks for.
 """
@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from celeriac import events as ev
-from celeriac.cli_errors import fail
+from celeriac.cli.errors import fail
 from celeriac.errors import CeleriacError
 
 if TYPE_CHECKING:
-    from celeriac.cli import Ctx
+    from celeriac.cli.group import Ctx
 
 
 
