@@ -17,6 +17,16 @@ fi
 if [ "${CELERIAC_WITH_PROMETHEUS:-0}" = "1" ] && ! command -v prometheus >/dev/null 2>&1; then
   need_apt+=(prometheus)
 fi
+# tests/image builds and runs the Dockerfile with podman from a debootstrap base
+# (runc: crun fails on hybrid cgroups here).
+if [ "${CELERIAC_WITH_PODMAN:-0}" = "1" ]; then
+  for tool in podman buildah fuse-overlayfs newuidmap slirp4netns runc debootstrap; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+      need_apt+=(podman buildah fuse-overlayfs uidmap slirp4netns runc debootstrap)
+      break
+    fi
+  done
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "bootstrap: installing ${need_apt[*]} with apt-get"
   $SUDO apt-get update -qq
