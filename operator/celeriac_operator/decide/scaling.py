@@ -22,7 +22,9 @@ The rule, in the order it is applied:
    lowest recommendation of the scale-up window and lowered to the highest recommendation of
    the scale-down window. Going to zero has its own window (step 4) and skips this one.
 6. **Scale-up limit**: one decision adds at most ``max(scaleUpPods, current * scaleUpPercent
-   / 100)`` replicas (from zero: ``scaleUpPods``).
+   / 100)`` replicas (from zero: ``scaleUpPods``), the HPA's default policies applied per
+   poll. (Counting the step from the *ready* replicas instead saves pod-seconds on bursts
+   but, in ``bench/autoscale_sim.py``, misses the wait goal on a spike; not done.)
 7. **Busy-aware scale-down**: when the caller says how many pods are idle right now, one
    decision removes at most that many (busy pods are never picked while idle ones exist,
    and none is picked at all if none is idle), so scale-down never interrupts a task.
@@ -57,10 +59,10 @@ class AutoscalingSpec:
     activation_backlog: int = 0
     poll_interval_s: float = 5.0
     scale_up_stabilization_s: float = 0.0
-    scale_down_stabilization_s: float = 60.0
+    scale_down_stabilization_s: float = 30.0
     scale_to_zero_after_s: float = 120.0
     tolerance: float = DEFAULT_TOLERANCE
-    scale_up_pods: int = 4
+    scale_up_pods: int = 8
     scale_up_percent: int = 100
 
     @classmethod
