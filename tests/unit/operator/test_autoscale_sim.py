@@ -7,6 +7,7 @@ p95 wait or interrupts a task on any trace fails here (the run is seeded and tak
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -18,6 +19,7 @@ def test_simulation_goal_holds() -> None:
     )
     assert spec is not None and spec.loader is not None
     sim = importlib.util.module_from_spec(spec)
+    sys.modules["autoscale_sim"] = sim  # dataclasses look their module up there
     spec.loader.exec_module(sim)
     rows = sim.run_all(1)
     assert [name for name, _, _ in rows] == list(sim.TRACES)
