@@ -43,8 +43,8 @@ from typing import Any
 
 #: HPA's default tolerance: needs within 10% of the current replicas change nothing.
 DEFAULT_TOLERANCE = 0.1
-#: Default target backlog per replica (the CRD default; workers run 4 tasks at a time).
-DEFAULT_TARGET_BACKLOG = 8
+#: Default target backlog per replica (the CRD default: a worker runs 4 tasks at a time).
+DEFAULT_TARGET_BACKLOG = 4
 
 
 @dataclass(frozen=True)
