@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from celeriac import states
 from celeriac.app import Celeriac, current_app, shared_task
+from celeriac.backends.base import QueueStats, WorkerInfo
 from celeriac.canvas import GroupResult, Signature, chain, chord, chunks, group, signature
+from celeriac.lookup import TaskInfo
 from celeriac.result import AsyncResult, EagerResult
 from celeriac.routing import Queue
 from celeriac.task import Task
@@ -21,8 +23,11 @@ __all__ = [
     "EagerResult",
     "GroupResult",
     "Queue",
+    "QueueStats",
     "Signature",
     "Task",
+    "TaskInfo",
+    "WorkerInfo",
     "chain",
     "chord",
     "chunks",

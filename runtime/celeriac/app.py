@@ -16,24 +16,27 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 from zoneinfo import ZoneInfo
 
 from celeriac import config as _config
 from celeriac import serialization
 from celeriac.backends import create as create_backend
-from celeriac.backends.base import Backend, Outgoing, Settlement
+from celeriac.backends.base import Backend, Outgoing, QueueStats, Settlement, WorkerInfo
 from celeriac.errors import ConfigurationError, ConnectionLost, NotRegistered
 from celeriac.message import Message, new_id, to_iso
 from celeriac.routing import Router, queues_from
 
 if TYPE_CHECKING:
     from celeriac.beat.registry import Schedules
+    from celeriac.lookup import TaskInfo
     from celeriac.producer import BufferedProducer
     from celeriac.result import AsyncResult
     from celeriac.task import Task
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: Where the embedded SQLite broker lives when no ``broker_url`` is configured.
 DEFAULT_SQLITE_PATH = os.path.join(os.path.expanduser("~"), ".local", "share", "celeriac", "celeriac.db")
@@ -260,12 +263,111 @@ class Celeriac:
         kwargs: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> AsyncResult:
-        """Publish a task by name (it need not be registered here)."""
-        message, outgoing = self.prepare(name, args, kwargs, options, task=self.tasks.get(name))
-        self.publish([outgoing], once=bool(options.get("task_id")))
+        """Publish a task by name (it need not be registered here).
+
+        With ``once=True`` (and a ``task_id``), the task is enqueued only if that id was not
+        enqueued before within the window of :meth:`enqueue_once`; the returned result's
+        ``enqueued`` says whether it was."""
         from celeriac.result import AsyncResult
 
+        if options.pop("once", False):
+            task_id = options.pop("task_id", None)
+            if not task_id:
+                raise ValueError("send_task(once=True) needs a task_id")
+            enqueued = self.enqueue_once(name, args, kwargs, task_id=task_id, **options)
+            result = AsyncResult(task_id, app=self, task_name=name)
+            result.enqueued = enqueued
+            return result
+        message, outgoing = self.prepare(name, args, kwargs, options, task=self.tasks.get(name))
+        self.publish([outgoing], once=bool(options.get("task_id")))
         return AsyncResult(message.id, app=self, task_name=name)
+
+    def enqueue_once(
+        self,
+        name: str,
+        args: Sequence[Any] | None = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        task_id: str,
+        **options: Any,
+    ) -> bool:
+        """Enqueue task ``name`` under ``task_id`` unless that id was already enqueued.
+
+        At most once for as long as its result is kept: the id is refused while it is
+        queued, delayed or running (for ``result_expires`` seconds after this call, plus
+        its countdown), and after it finished for as long as the result is kept (and as
+        long again: the marker outlives the record, see docs/guarantees.md, "Enqueue
+        once"); across worker restarts, since the marker lives in the broker. The check and
+        the publish are one atomic step, so racing producers enqueue it once. Safe to retry.
+
+        Args:
+            name: the task name (need not be registered in this process).
+            task_id: the id (required: derive it from what must run once).
+            **options: as ``apply_async``: queue, priority, countdown, eta, expires,
+                time_limit, soft_time_limit, headers, serializer...
+
+        Returns:
+            True if enqueued now, False if the id was already enqueued (or recorded).
+        """
+        if not task_id:
+            raise ValueError("enqueue_once needs a task_id")
+        _message, outgoing = self.prepare(name, args, kwargs, {**options, "task_id": task_id},
+                                          task=self.tasks.get(name))
+        events: list[dict[str, Any]] = []
+        if self.conf.task_send_sent_event and self.conf.worker_send_task_events:
+            from celeriac.events import task_sent
+
+            events.append(task_sent(outgoing.task_id, outgoing.task, outgoing.queue, outgoing.eta))
+        keep = self.conf.result_expires
+        done = self._with_publish_retries(
+            1, lambda: self.broker.enqueue_once([outgoing], events, keep))
+        return done[0]
+
+    # -- what operators and autoscalers read ---------------------------------------------------
+
+    def lookup_tasks(self, task_ids: Sequence[str]) -> dict[str, TaskInfo]:
+        """What is known of each task id, in one round trip (two when results are kept
+        apart from the broker): presence ``recorded``, ``queued``, ``expired`` or
+        ``unknown`` (see :mod:`celeriac.lookup`), state, decoded result or error, worker,
+        queue, retries, timestamps. ``AsyncResult.state`` still says PENDING for all of
+        the unrecorded cases, as Celery does."""
+        from celeriac.lookup import task_info
+
+        ids = [task_ids] if isinstance(task_ids, str) else list(task_ids)
+        traces = self.broker.lookup(ids)
+        if not self.results_with_broker:
+            from dataclasses import replace
+
+            records = self.backend.get_results(ids)
+            traces = [replace(t, record=r) for t, r in zip(traces, records, strict=True)]
+        conf = self.conf
+        accept = serialization.accepted(conf.result_accept_content or conf.accept_content)
+        accept = accept | {serialization.content_type_of(conf.result_serializer)}
+        return {t.task_id: task_info(t, accept) for t in traces}
+
+    def queue_stats(self, queues: Sequence[str] | None = None) -> dict[str, QueueStats]:
+        """Depth figures of these queues (None: every known queue) in one round trip,
+        read from the broker: no worker needs to run (see docs/observability.md)."""
+        names = self.broker.known_queues() if queues is None else (
+            [queues] if isinstance(queues, str) else list(queues))
+        return self.broker.queue_stats_many(names)
+
+    def live_workers(self) -> list[WorkerInfo]:
+        """Every live worker process: id, hostname, queues, pool, concurrency, in flight,
+        the task ids it runs now (current to a fraction of a second), last heartbeat."""
+        return self.broker.live_workers()
+
+    def read_events(self, after_id: str = "0", count: int = 1000,
+                    block_s: float = 0.0) -> list[tuple[str, dict[str, Any]]]:
+        """Events newer than ``after_id`` ("0": the oldest kept, "$": only new ones), oldest
+        first, as ``(id, event)`` pairs; waits up to ``block_s`` when none is there yet.
+        Resume from the last id returned (docs/protocol.md, "Events")."""
+        return self.broker.read_events(after_id, count, block_s)
+
+    def last_event_id(self) -> str:
+        """The id of the newest event: ``read_events(app.last_event_id())`` returns only
+        events written after this call."""
+        return self.broker.last_event_id()
 
     def prepare(
         self,
@@ -389,6 +491,27 @@ class Celeriac:
         After the last retry, raises :class:`ConnectionLost` naming the policy."""
         window = self.conf.task_dedup_window if once else 0.0
         publish_once = getattr(self.broker, "publish_once", None) if window > 0 else None
+
+        def write() -> None:
+            if publish_once is not None:
+                publish_once(messages, window)
+            elif self.conf.task_send_sent_event and self.conf.worker_send_task_events:
+                # task-sent events go in the same round trip as the messages
+                from celeriac.events import task_sent
+
+                sent = [task_sent(m.task_id, m.task, m.queue, m.eta) for m in messages]
+                with_events = getattr(self.broker, "publish_with_events", None)
+                if with_events is not None:
+                    with_events(messages, sent)
+                else:
+                    self.broker.settle([Settlement(None, publish=list(messages), events=sent)])
+            else:
+                self.broker.publish(messages)
+
+        self._with_publish_retries(len(messages), write)
+
+    def _with_publish_retries(self, n: int, write: Callable[[], T]) -> T:
+        """``write()``, retried on :class:`ConnectionLost` as ``task_publish_retry_policy`` says."""
         policy = self.conf.task_publish_retry_policy
         retries = int(policy.get("max_retries", 3)) if self.conf.task_publish_retry else 0
         delay = float(policy.get("interval_start", 0.0))
@@ -397,24 +520,10 @@ class Celeriac:
         attempt = 0
         while True:
             try:
-                if publish_once is not None:
-                    publish_once(messages, window)
-                elif self.conf.task_send_sent_event and self.conf.worker_send_task_events:
-                    # task-sent events go in the same round trip as the messages
-                    from celeriac.events import task_sent
-
-                    sent = [task_sent(m.task_id, m.task, m.queue, m.eta) for m in messages]
-                    with_events = getattr(self.broker, "publish_with_events", None)
-                    if with_events is not None:
-                        with_events(messages, sent)
-                    else:
-                        self.broker.settle([Settlement(None, publish=list(messages), events=sent)])
-                else:
-                    self.broker.publish(messages)
-                return
+                return write()
             except ConnectionLost as exc:
                 if attempt >= retries:
-                    raise ConnectionLost(f"could not publish {len(messages)} message(s) after {attempt} "
+                    raise ConnectionLost(f"could not publish {n} message(s) after {attempt} "
                                          f"retr{'y' if attempt == 1 else 'ies'} (task_publish_retry_policy): "
                                          f"{exc}") from exc
                 attempt += 1

@@ -55,6 +55,9 @@ def exception_from_dict(data: Mapping[str, Any], traceback: str | None = None) -
 class AsyncResult:
     """A handle on a task's state and result, as in Celery."""
 
+    enqueued: bool | None = None
+    """``send_task(..., once=True)``: whether this call enqueued the task (None otherwise)."""
+
     def __init__(self, id: str, *, app: Celeriac | None = None, task_name: str | None = None,
                  parent: AsyncResult | None = None) -> None:
         if app is None:

@@ -128,26 +128,103 @@ class Settlement:
 
 @dataclass(frozen=True, slots=True)
 class QueueStats:
-    """Depth figures for one queue (what an autoscaler reads)."""
+    """Depth figures for one queue, read from the broker alone (what an autoscaler reads:
+    no worker needs to run for them; see docs/observability.md, "Queue statistics")."""
 
     queue: str
-    ready: int
-    """Messages waiting to be fetched."""
+    waiting: int
+    """Messages ready to be fetched (all priority steps)."""
     delayed: int
-    """Messages waiting for their ETA."""
+    """Messages waiting for their ETA (not yet due)."""
     due: int
     """Delayed messages whose ETA has passed (ready as soon as a worker promotes them)."""
     in_flight: int
-    """Messages fetched by a worker and not yet acked."""
+    """Messages fetched by a worker and not yet acked (prefetched or running)."""
     dead: int
     """Messages in the dead-letter stream."""
-    oldest_age_s: float | None = None
-    """Age of the oldest ready message."""
+    oldest_wait_s: float | None = None
+    """Age of the oldest waiting message (None: nothing waits)."""
+    waiting_by_priority: dict[int, int] = field(default_factory=dict)
+    """``waiting`` per priority step (:data:`PRIORITY_STEPS`; every step present)."""
+    consumers: int = 0
+    """Live worker processes consuming this queue (from the worker registry)."""
+
+    @property
+    def backlog(self) -> int:
+        """Work that wants a worker: waiting + due delayed + in flight."""
+        return self.waiting + self.due + self.in_flight
+
+    # The names of the first version (the worker's gauges and the CLI read them).
+    @property
+    def ready(self) -> int:
+        return self.waiting
 
     @property
     def depth(self) -> int:
-        """Work that wants a worker: ready + due delayed + in flight."""
-        return self.ready + self.due + self.in_flight
+        return self.backlog
+
+    @property
+    def oldest_age_s(self) -> float | None:
+        return self.oldest_wait_s
+
+
+#: What :attr:`TaskTrace.mark` and :attr:`TaskInfo.presence` say (docs/guarantees.md).
+QUEUED, FINISHED = "queued", "finished"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskTrace:
+    """What a transport knows of one task id (``Backend.lookup``), undecoded."""
+
+    task_id: str
+    record: ResultRecord | None
+    """The result record, if one is kept."""
+    mark: str | None = None
+    """The enqueue-once marker: :data:`QUEUED` (enqueued, not finished), :data:`FINISHED`
+    (a ready result was recorded; the marker outlives the record), None (no marker)."""
+    enqueued_at: float | None = None
+    """Epoch seconds of the enqueue-once publish (from the marker)."""
+    queue: str | None = None
+    task: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunningSnapshot:
+    """The task ids one worker process runs now, written with its settlements
+    (``Backend.settle(..., running=)``) so that readers see them within a fraction of a
+    second. A transport keeps only the newest ``seq`` of each consumer; the snapshot
+    vanishes ``ttl_s`` after its last write (the worker rewrites it at every heartbeat
+    while something runs)."""
+
+    consumer: str
+    seq: int
+    task_ids: tuple[str, ...]
+    in_flight: int
+    ttl_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """One live worker process (``app.live_workers()``)."""
+
+    id: str
+    """The consumer name (unique per process and start)."""
+    hostname: str
+    """The worker's node name (``celeriac@<host>``; the pod name on Kubernetes)."""
+    queues: tuple[str, ...]
+    pool: str
+    concurrency: int
+    in_flight: int
+    """Messages it holds (prefetched or running)."""
+    running: tuple[str, ...]
+    """Task ids running now (current to a fraction of a second, not to a heartbeat)."""
+    last_heartbeat: float
+    """Epoch seconds of its last heartbeat."""
+    pid: int | None = None
+
+    @property
+    def idle(self) -> bool:
+        return not self.running
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,8 +257,10 @@ class Backend(Protocol):
     def fetch(self, queues: Sequence[str], consumer: str, count: int, timeout_s: float) -> list[Delivery]:
         """Up to ``count`` messages, most urgent priority first, waiting up to ``timeout_s``."""
 
-    def settle(self, settlements: Sequence[Settlement]) -> None:
-        """Ack, store results, publish follow-ups, count chords and emit events, atomically."""
+    def settle(self, settlements: Sequence[Settlement], running: RunningSnapshot | None = None) -> None:
+        """Ack, store results, publish follow-ups, count chords and emit events, atomically;
+        with ``running``, store that worker's running snapshot in the same step (alone when
+        ``settlements`` is empty) unless the stored one has a newer ``seq``."""
 
     def requeue(self, deliveries: Sequence[Delivery], *, count_delivery: bool = False) -> None:
         """Give messages back to their queue at once (shutdown, prefetched but not started)."""
@@ -236,7 +315,7 @@ class Backend(Protocol):
         ...
 
     def queue_stats(self, queue: str) -> QueueStats:
-        ...
+        """``queue_stats_many([queue])[queue]``."""
 
     def known_queues(self) -> list[str]:
         ...
@@ -255,6 +334,27 @@ class Backend(Protocol):
         """Events newer than ``after_id`` ("0": the oldest kept, "$": only new ones), oldest
         first, as ``(id, event)`` pairs; waits up to ``block_s`` when none is there yet.
         Ids are opaque strings that grow (docs/protocol.md, "Events")."""
+
+    def last_event_id(self) -> str:
+        """The id of the newest event (a resume point for :meth:`read_events`)."""
+
+    # -- what operators and autoscalers read (docs/observability.md) -------------------------
+    def enqueue_once(self, messages: Sequence[Outgoing], events: Sequence[dict[str, Any]],
+                     keep_s: float | None) -> list[bool]:
+        """Atomically publish each message whose task id has no enqueue-once marker, result
+        record or publish-once guard, marking it; ``events[i]`` (a ``task-sent``) is appended
+        with ``messages[i]``. The marker lasts ``keep_s`` (+ the message's delay) from now,
+        then ``2 x result_expires`` from the task's ready result (None/0: kept). Returns,
+        per message, whether it was enqueued (docs/guarantees.md, "Enqueue once")."""
+
+    def lookup(self, task_ids: Sequence[str]) -> list[TaskTrace]:
+        """Record and enqueue-once marker of each id, in order, in one round trip."""
+
+    def queue_stats_many(self, queues: Sequence[str]) -> dict[str, QueueStats]:
+        """Depth figures of each queue in one round trip, from the broker alone."""
+
+    def live_workers(self) -> list[WorkerInfo]:
+        """Registered, unexpired worker processes with their newest running snapshot."""
 
     # -- beat: schedule registry, leader lease, fenced fire (see docs/protocol.md) -------------
     def schedule_put(self, name: str, spec: str) -> None:

@@ -30,6 +30,11 @@ Key space (``{q}`` is a queue name, ``{id}`` a task id)::
     celeriac:group:{group}      a saved GroupResult (JSON); expires after result_expires
     celeriac:dedup:{id}         guard of a task published with an explicit id (SET NX EX
                                 task_dedup_window; deleted when the task is ready)
+    celeriac:once:{id}          enqueue-once marker (hash: state queued|finished, enqueued ms,
+                                queue, task): expires result_expires (+ delay) after the
+                                enqueue, 2 x result_expires after the result (redis_inspect.py)
+    celeriac:running:{name}     what worker process {name} runs now, "<seq>\n<in flight>\n<id>..."
+                                (written with its settlements; expires without heartbeats)
     celeriac:control            pub/sub channel of control commands (JSON, docs/protocol.md)
     celeriac:schedules*, celeriac:beat:*   the beat's registry and lease: redis_schedules.py
 
@@ -65,9 +70,13 @@ from celeriac.backends.base import (
     Outgoing,
     QueueStats,
     ResultRecord,
+    RunningSnapshot,
     Settlement,
+    TaskTrace,
+    WorkerInfo,
     priority_step,
 )
+from celeriac.backends.redis_inspect import RedisInspect, running_arg
 from celeriac.backends.redis_observe import RedisObserve
 from celeriac.backends.redis_schedules import RedisSchedules
 from celeriac.config import Settings
@@ -219,6 +228,11 @@ def mapping_to_record(task_id: str, raw: dict[bytes, bytes]) -> ResultRecord | N
     )
 
 
+def _record_of(task_id: str, done: bytes | None, live: dict[bytes, bytes]) -> ResultRecord | None:
+    """A task's record from its done list's element (ready) or its hash (not ready)."""
+    return unpack_ready(task_id, done) if done is not None else mapping_to_record(task_id, live)
+
+
 @contextlib.contextmanager
 def _translated(what: str) -> Iterator[None]:
     """Turn redis-py's errors into ours at the boundary."""
@@ -253,6 +267,7 @@ class RedisBackend:
         self._events_maxlen = settings.events_maxlen
         self._beat = RedisSchedules(self.client, _translated)
         self._observe = RedisObserve(self.client, _translated)
+        self._inspect = RedisInspect(self.client, _translated, _record_of)
 
     # -- producing ---------------------------------------------------------------------------
 
@@ -384,10 +399,12 @@ class RedisBackend:
             out.sort(key=lambda d: -d.priority)
             return out
 
-    def settle(self, settlements: Sequence[Settlement]) -> None:
-        if not settlements:
+    def settle(self, settlements: Sequence[Settlement], running: RunningSnapshot | None = None) -> None:
+        if not settlements and running is None:
             return
         batch = _Batch(self)
+        if running is not None:
+            batch.running = running_arg(running)
         for s in settlements:
             d = s.delivery
             if d is not None:
@@ -558,35 +575,28 @@ class RedisBackend:
         return [s is not None and s > now_ms for s in scores]
 
     def queue_stats(self, queue: str) -> QueueStats:
-        now_ms = int(time.time() * 1000)
-        streams = [stream_key(queue, step) for step in PRIORITY_STEPS]
-        with _translated("reading queue stats"):
-            pipe = self.client.pipeline(transaction=False)
-            for s in streams:
-                pipe.xlen(s)
-            pipe.zcard(delayed_key(queue))
-            pipe.zcount(delayed_key(queue), "-inf", now_ms)
-            pipe.xlen(dead_key(queue))
-            replies = pipe.execute()
-            pending = 0
-            oldest: float | None = None
-            for s in streams:
-                try:
-                    info = self.client.xpending(s, GROUP)
-                    pending += int(info["pending"])
-                    groups = self.client.xinfo_groups(s)
-                except redis.ResponseError:
-                    continue
-                last = groups[0]["last-delivered-id"] if groups else b"0-0"
-                first = self.client.xrange(s, min=b"(" + last, count=1) if last != b"0-0" else self.client.xrange(s, count=1)
-                if first:
-                    ms = int(first[0][0].split(b"-")[0])
-                    age = max(0.0, (now_ms - ms) / 1000)
-                    oldest = age if oldest is None else max(oldest, age)
-        total = sum(int(r) for r in replies[: len(streams)])
-        delayed, due, dead = int(replies[-3]), int(replies[-2]), int(replies[-1])
-        return QueueStats(queue=queue, ready=max(0, total - pending), delayed=delayed - due, due=due,
-                          in_flight=pending, dead=dead, oldest_age_s=oldest)
+        return self.queue_stats_many([queue])[queue]
+
+    # -- what operators and autoscalers read (implemented in redis_inspect.py) -----------------
+
+    def queue_stats_many(self, queues: Sequence[str]) -> dict[str, QueueStats]:
+        """Depth figures of these queues from one script (no worker needed)."""
+        return self._inspect.queue_stats(list(dict.fromkeys(queues)))
+
+    def enqueue_once(self, messages: Sequence[Outgoing], events: Sequence[dict[str, Any]],
+                     keep_s: float | None) -> list[bool]:
+        """Publish each message unless its task id was enqueued within the keep window
+        (marker, or a result record); one script. ``events[i]`` goes with ``messages[i]``."""
+        new = list(dict.fromkeys(m.queue for m in messages if m.queue not in self._known_queues))
+        done = self._inspect.enqueue_once(messages, events, keep_s, self._events_maxlen, new)
+        self._known_queues.update(new)
+        return done
+
+    def lookup(self, task_ids: Sequence[str]) -> list[TaskTrace]:
+        return self._inspect.lookup(task_ids)
+
+    def live_workers(self) -> list[WorkerInfo]:
+        return self._inspect.live_workers()
 
     def known_queues(self) -> list[str]:
         with _translated("listing queues"):
@@ -805,6 +815,7 @@ class _Batch:
         self.events: list[list[str] | dict[str, str]] = []
         self.queues: list[str] = []
         self.chords: list[tuple[Any, ...]] = []
+        self.running: tuple[str, int, str, int] | None = None
         self.n_acks = 0
 
     def publish(self, m: Outgoing, dedup_s: int = 0) -> None:
@@ -881,6 +892,8 @@ class _Batch:
                                  for e in self.events]
         if self.chords:
             payload["chords"] = self.chords
+        if self.running is not None:
+            payload["running"] = self.running
         b = self.backend
         return int(script(keys=[], args=[PREFIX, GROUP, int(b._result_ttl or 0), b._events_maxlen,
                                          int(time.time() * 1000), msgpack.packb(payload, use_bin_type=False)]))

@@ -102,7 +102,7 @@ class RedisObserve:
     def worker_unregister(self, name: str) -> None:
         with self._translated("unregistering a worker"):
             pipe = self.client.pipeline(transaction=False)
-            pipe.delete(worker_key(name))
+            pipe.delete(worker_key(name), f"{PREFIX}:running:{name}")
             pipe.srem(WORKERS_KEY, name)
             pipe.execute()
 

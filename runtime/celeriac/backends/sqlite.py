@@ -17,7 +17,8 @@ WAL it survives a process crash; ``FULL`` also survives a power cut, at a cost).
 Only the standard library's ``sqlite3`` is used. Tables: :mod:`celeriac.backends.sqlschema`;
 connections and wake-ups: :mod:`celeriac.backends.sqlconn`; revocation, stats, dead-letter
 listing and events: ``sqlite_admin``; chords: ``sqlite_canvas``; publish-once, dead-letter
-admin, control channel: ``sqlite_ops``; observability: ``sqlite_observe``; beat:
+admin, control channel: ``sqlite_ops``; observability: ``sqlite_observe``; enqueue once,
+lookup, queue statistics, live workers: ``sqlite_inspect``; beat:
 ``sqlite_schedules``. This module must not hold a
 transaction open while it waits for anything.
 """
@@ -37,6 +38,7 @@ from celeriac.backends.base import (
     Delivery,
     Outgoing,
     ResultRecord,
+    RunningSnapshot,
     Settlement,
     priority_step,
 )
@@ -49,6 +51,7 @@ from celeriac.backends.sqlconn import (
 )
 from celeriac.backends.sqlite_admin import SQLiteAdmin
 from celeriac.backends.sqlite_canvas import SQLiteCanvas
+from celeriac.backends.sqlite_inspect import SQLiteInspect
 from celeriac.backends.sqlite_observe import SQLiteObserve
 from celeriac.backends.sqlite_ops import SQLiteOps
 from celeriac.backends.sqlite_schedules import SQLiteSchedules
@@ -78,7 +81,7 @@ def path_from_url(url: str) -> str:
 _translated = translated
 
 
-class SQLiteBackend(SQLiteAdmin, SQLiteCanvas, SQLiteOps, SQLiteObserve, SQLiteSchedules):
+class SQLiteBackend(SQLiteAdmin, SQLiteCanvas, SQLiteOps, SQLiteObserve, SQLiteInspect, SQLiteSchedules):
     """Broker and result store in one SQLite database (``sqlite://``)."""
 
     def __init__(self, url: str, settings: Settings) -> None:
@@ -214,8 +217,8 @@ class SQLiteBackend(SQLiteAdmin, SQLiteCanvas, SQLiteOps, SQLiteObserve, SQLiteS
 
             return self._block(probe, wait) or []
 
-    def settle(self, settlements: Sequence[Settlement]) -> None:
-        if not settlements:
+    def settle(self, settlements: Sequence[Settlement], running: RunningSnapshot | None = None) -> None:
+        if not settlements and running is None:
             return
         acks: list[int] = []
         dead: list[tuple[str, int]] = []
@@ -255,6 +258,8 @@ class SQLiteBackend(SQLiteAdmin, SQLiteCanvas, SQLiteOps, SQLiteObserve, SQLiteS
                                       "AND lease_owner IS NOT NULL", chunk).rowcount
             if events:
                 self._events_in(conn, events, now)
+            if running is not None:
+                self._running_in(conn, running, now)
         if acked < len(acks):
             logger.warning("%d acked message(s) were no longer held by this worker (reclaimed after "
                            "a lost lease): they may have run twice", len(acks) - acked)
@@ -342,6 +347,8 @@ class SQLiteBackend(SQLiteAdmin, SQLiteCanvas, SQLiteOps, SQLiteObserve, SQLiteS
                 conn.execute("DELETE FROM results WHERE expires IS NOT NULL AND expires <= ?", (now,))
                 conn.execute("DELETE FROM revoked WHERE until <= ?", (now,))
                 conn.execute("DELETE FROM dedup WHERE until <= ?", (now,))
+                conn.execute("DELETE FROM once WHERE until IS NOT NULL AND until <= ?", (now,))
+                conn.execute("DELETE FROM running WHERE expires <= ?", (now,))
                 conn.execute("DELETE FROM groups WHERE expires IS NOT NULL AND expires <= ?", (now,))
                 conn.execute("DELETE FROM chord_slots WHERE group_id IN (SELECT group_id FROM chord_meta "
                              "WHERE expires <= ?)", (now,))
@@ -364,9 +371,12 @@ class SQLiteBackend(SQLiteAdmin, SQLiteCanvas, SQLiteOps, SQLiteObserve, SQLiteS
     def _results_in(self, conn: sqlite3.Connection, records: Sequence[ResultRecord], now: float) -> None:
         expires = now + self._result_ttl if self._result_ttl else None
         conn.executemany(sql.UPSERT_RESULT, [sql.result_row(r, expires) for r in records])
-        # A ready task lifts its publish-once guard (see publish_once).
-        conn.executemany("DELETE FROM dedup WHERE task_id = ?",
-                         [(r.task_id,) for r in records if r.status in states.READY_STATES])
+        # A ready task lifts its publish-once guard (see publish_once) and flips its
+        # enqueue-once marker to finished, which outlives the record (sqlite_inspect).
+        ready = [(r.task_id,) for r in records if r.status in states.READY_STATES]
+        if ready:
+            conn.executemany("DELETE FROM dedup WHERE task_id = ?", ready)
+            self._finish_once_in(conn, ready, now)
 
     def store_result(self, record: ResultRecord) -> None:
         with _translated("storing a result"), self.db.write() as conn:

@@ -1,4 +1,4 @@
-"""Revocation, queue statistics, purge, dead-letter listing and events of the SQLite transport.
+"""Revocation, purge, dead-letter listing and events of the SQLite transport.
 
 Why it exists: the read-mostly half of :class:`~celeriac.backends.sqlite.SQLiteBackend`,
 kept apart so the module that moves messages stays short. A mixin (it uses the backend's
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from celeriac.backends import sqlschema as sql
-from celeriac.backends.base import DeadLetter, QueueStats
+from celeriac.backends.base import DeadLetter
 from celeriac.backends.sqlconn import translated as _translated
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ FOREVER_S = 10 * 365 * 86400.0  #: "no expiry" for a revocation
 
 
 class SQLiteAdmin:
-    """Revocation, stats, purge, dead letters and events for ``SQLiteBackend`` (mixin)."""
+    """Revocation, purge, dead letters and events for ``SQLiteBackend`` (mixin)."""
 
     db: FileConnections | MemoryConnections
     _events_maxlen: int
@@ -46,22 +46,6 @@ class SQLiteAdmin:
                 f"SELECT task_id FROM revoked WHERE task_id IN ({sql.placeholders(len(task_ids))}) "
                 "AND until > ?", (*task_ids, time.time()))}
         return [t in found for t in task_ids]
-
-    def queue_stats(self, queue: str) -> QueueStats:
-        now = time.time()
-        with _translated("reading queue stats"), self.db.read() as conn:
-            ready, oldest = conn.execute(
-                "SELECT count(*), min(created) FROM messages WHERE queue = ? AND eta IS NULL AND "
-                "lease_owner IS NULL", (queue,)).fetchone()
-            delayed, due = conn.execute(
-                "SELECT count(*), coalesce(sum(eta <= ?), 0) FROM messages WHERE queue = ? AND "
-                "eta IS NOT NULL", (now, queue)).fetchone()
-            in_flight = conn.execute("SELECT count(*) FROM messages WHERE queue = ? AND "
-                                     "lease_owner IS NOT NULL", (queue,)).fetchone()[0]
-            dead = conn.execute("SELECT count(*) FROM dead WHERE queue = ?", (queue,)).fetchone()[0]
-        return QueueStats(queue=queue, ready=int(ready), delayed=int(delayed) - int(due), due=int(due),
-                          in_flight=int(in_flight), dead=int(dead),
-                          oldest_age_s=max(0.0, now - oldest) if oldest is not None else None)
 
     def known_queues(self) -> list[str]:
         with _translated("listing queues"), self.db.read() as conn:

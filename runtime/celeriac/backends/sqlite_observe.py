@@ -101,6 +101,7 @@ class SQLiteObserve:
     def worker_unregister(self, name: str) -> None:
         with self._observe_write("unregistering a worker") as conn:
             conn.execute("DELETE FROM workers WHERE name = ?", (name,))
+            conn.execute("DELETE FROM running WHERE consumer = ?", (name,))
 
     def workers(self) -> list[dict[str, Any]]:
         self._observe_ready()

@@ -21,6 +21,11 @@ Tables::
     events     id, time, data (the event as a JSON object); trimmed to ``events_maxlen``
     dedup      task_id -> until: the publish-once guard of an explicit task id (dropped when
                the task is ready)
+    once       task_id -> state (queued | finished), enqueued, queue, task, until: the
+               enqueue-once marker (until: result_expires + delay after the enqueue, then
+               2 x result_expires after the ready result; NULL: kept)
+    running    consumer -> seq, in_flight, task_ids (newline-separated), expires: what each
+               worker process runs now, written with its settlements
     chord_slots  (group_id, idx) -> value: a chord's joined header results
     chord_meta   group_id -> failed (first failure), fired (0/1: callback published), expires
     groups     group_id -> payload (a saved GroupResult), expires
@@ -99,6 +104,13 @@ CREATE TABLE IF NOT EXISTS dead (
 );
 CREATE INDEX IF NOT EXISTS dead_queue ON dead (queue, id);
 CREATE TABLE IF NOT EXISTS dedup (task_id TEXT PRIMARY KEY, until REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS once (
+    task_id TEXT PRIMARY KEY, state TEXT NOT NULL, enqueued REAL NOT NULL, queue TEXT, task TEXT, until REAL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS running (
+    consumer TEXT PRIMARY KEY, seq INTEGER NOT NULL, in_flight INTEGER NOT NULL, task_ids TEXT NOT NULL,
+    expires REAL NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS chord_slots (
     group_id TEXT NOT NULL, idx INTEGER NOT NULL, value BLOB NOT NULL, PRIMARY KEY (group_id, idx)
 ) WITHOUT ROWID;

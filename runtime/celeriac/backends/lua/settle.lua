@@ -21,7 +21,12 @@
                                                   -- one stream entry for them all
       chords  = { {group_id, index, size, value, failed 0|1, ttl seconds,
                    { {queue, step, task_id, content_type, body, eta_ms}, ... } (the callback)}, ... },
-      queues  = { queue, ... }   -- queue names to add to the known-queues set }
+      queues  = { queue, ... },  -- queue names to add to the known-queues set
+      running = {consumer, seq, snapshot, ttl ms} -- what the worker runs now: stored in
+                 <prefix>:running:{consumer} unless a newer seq is there (live_workers.lua) }
+
+  A ready result also flips the task's enqueue-once marker (<prefix>:once:{id}, if any) to
+  state finished, expiring 2 x result ttl from now (enqueue_once.lua).
 
   Returns: number of entries acked (an ack of an entry that is no longer held counts 0:
   another worker reclaimed it, so this delivery ran twice).
@@ -74,7 +79,14 @@ for _, r in ipairs(batch.results or {}) do
     end
     redis.call('DEL', key, done, prefix .. ':dedup:' .. id)
     redis.call('RPUSH', done, value)
-    if ttl > 0 then redis.call('EXPIRE', done, ttl) end
+    local once = prefix .. ':once:' .. id
+    if ttl > 0 then
+      redis.call('EXPIRE', done, ttl)
+      -- the marker (if this task was enqueued once) outlives the record: "expired", not "unknown"
+      if redis.call('EXPIRE', once, 2 * ttl) == 1 then redis.call('HSET', once, 'state', 'finished') end
+    elseif redis.call('EXISTS', once) == 1 then
+      redis.call('HSET', once, 'state', 'finished')
+    end
   else
     redis.call('HSET', key, unpack(value))
     if ttl > 0 then redis.call('EXPIRE', key, ttl) end
@@ -131,6 +143,15 @@ for _, a in ipairs(batch.acks or {}) do
   local stream = stream_key(a[1], a[2])
   acked = acked + redis.call('XACK', stream, group, unpack(a[3]))
   redis.call('XDEL', stream, unpack(a[3]))
+end
+
+if batch.running then
+  local r = batch.running
+  local key = prefix .. ':running:' .. r[1]
+  local current = redis.call('GET', key)
+  if not current or (tonumber(string.match(current, '^(%d+)')) or 0) < tonumber(r[2]) then
+    redis.call('SET', key, r[3], 'PX', r[4])
+  end
 end
 
 for _, e in ipairs(batch.events or {}) do
