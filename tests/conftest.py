@@ -31,6 +31,9 @@ sys.path[:0] = [str(Path(__file__).resolve().parent), str(APPS)]
 
 from helpers import free_port, wait_for  # noqa: E402
 
+# The Kubernetes API emulator's fixture ``kube_api`` (tests/kubeapi/).
+pytest_plugins = ["kubeapi.fixture"]
+
 
 class RedisServer:
     """A redis-server process owned by the test suite."""
