@@ -1,0 +1,52 @@
+"""Start-up and cleanup of the whole operator (``@kopf.on.startup`` / ``@kopf.on.cleanup``).
+
+Why it exists: the long-lived parts (broker connection, API client, the one events reader,
+the status writer) are per operator, not per object; they are built once here, before kopf
+starts watching, and found by every handler in ``memo.celeriac``. ``memo.config`` (an
+``OperatorConfig``) comes from ``celeriac operator``; ``kopf run -m celeriac_operator``
+gets one from the ``CELERIAC_OPERATOR_*`` environment.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from celeriac_operator.context import Context
+from celeriac_operator.settings import OperatorConfig, configure
+
+logger = logging.getLogger(__name__)
+
+
+@kopf.on.startup(id="celeriac_startup")
+async def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    config = memo.get("config")
+    if not isinstance(config, OperatorConfig):
+        config = OperatorConfig.from_env()
+        memo["config"] = config
+    configure(settings, config)
+    context = Context(config)
+    try:
+        await context.start()
+    except Exception as exc:
+        await context.stop()
+        raise kopf.TemporaryError(f"cannot reach the broker: {exc}", delay=2) from exc
+    memo["celeriac"] = context
+    logger.info("celeriac operator started (namespace=%s)", config.namespace or "*")
+
+
+@kopf.on.cleanup(id="celeriac_cleanup")
+async def operator_cleanup(memo: kopf.Memo, **_: Any) -> None:
+    context = memo.get("celeriac")
+    if isinstance(context, Context):
+        await context.stop()
+
+
+def context_of(memo: kopf.Memo) -> Context:
+    """The operator's ``Context`` (set at start-up)."""
+    context = memo.get("celeriac")
+    if not isinstance(context, Context):
+        raise kopf.TemporaryError("operator not started yet", delay=1)
+    return context

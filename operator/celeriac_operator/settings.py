@@ -1,0 +1,82 @@
+"""The operator's settings, and kopf configured to keep out of our objects.
+
+Why it exists: kopf by default keeps its bookkeeping in ``status.kopf`` and writes handler
+results to ``status.<handler id>``; our status is an API (``kubectl get`` columns), so its
+progress and diff-base go to ``celeriac.dev/`` annotations instead and handlers return
+nothing. It also sets the finalizer name, silences kopf's own per-handler Events (ours are
+posted explicitly) and bounds kopf's concurrent per-object workers, so 1,000 objects
+created at once are handled by a bounded number of coroutines.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import kopf
+
+#: Finalizer held by an unfinished Task (and by every Schedule, for its registry entry).
+FINALIZER = "celeriac.dev/finalizer"
+
+#: Prefix of kopf's progress and diff-base annotations.
+ANNOTATIONS_PREFIX = "celeriac.dev"
+
+
+@dataclass
+class OperatorConfig:
+    """What ``celeriac operator`` can be told (flags, else ``CELERIAC_OPERATOR_*`` env)."""
+
+    broker_url: str | None = None
+    """Broker URL; None: the usual settings (``CELERIAC_BROKER_URL``)."""
+    namespace: str | None = None
+    """Serve one namespace; None: every namespace (cluster-wide)."""
+    api_qps: float = 100.0
+    """Status patches and Events per second (token bucket rate)."""
+    api_burst: int = 200
+    """Token bucket size."""
+    api_concurrency: int = 8
+    """Our own API requests in flight at once."""
+    worker_limit: int = 32
+    """kopf's concurrent per-object workers."""
+    events_batch: int = 1000
+    """Events read per call."""
+    events_block_s: float = 1.0
+    """How long one events read waits for the first event."""
+    lookup_batch_s: float = 0.01
+    """How long lookups wait to gather more ids into one ``lookup_tasks`` call."""
+    resync_s: float = 10.0
+    """Every this many seconds, every unfinished Task is looked up (what the stream missed)."""
+    started_probe_s: float = 0.1
+    """While Tasks wait to start, ``live_workers`` is asked this often (0: off)."""
+    schedule_poll_s: float = 1.0
+    """How often a Schedule's registry state is copied to its status."""
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> OperatorConfig:
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = os.environ.get(f"CELERIAC_OPERATOR_{f.name.upper()}")
+            if raw is None:
+                continue
+            kind = {"float": float, "int": int}.get(str(f.type).split(" ")[0], str)
+            values[f.name] = kind(raw)
+        values.setdefault("broker_url", os.environ.get("CELERIAC_BROKER_URL") or None)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def configure(settings: kopf.OperatorSettings, config: OperatorConfig) -> None:
+    """Apply our choices to kopf's settings (called from the start-up handler)."""
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATIONS_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=ANNOTATIONS_PREFIX, key="last-handled-configuration")
+    settings.posting.level = logging.WARNING  # kopf's own "handler succeeded" Events: off
+    settings.batching.worker_limit = config.worker_limit
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.networking.request_timeout = 30
+    settings.persistence.consistency_timeout = 5.0
