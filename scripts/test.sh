@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up (scripts/bootstrap.sh) and run the whole test suite, then the type and lint checks.
+# Set up (scripts/bootstrap.sh), run the lint, type and import-layer checks, then the whole
+# test suite.
 # Slow suites run in their bounded CI form; pass -m "" to run everything in full.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -7,4 +8,5 @@ CELERIAC_WITH_PROMETHEUS=1 CELERIAC_WITH_PODMAN=1 CELERIAC_EXTRAS="${CELERIAC_EX
 .venv/bin/ruff check runtime operator tests bench examples
 .venv/bin/mypy
 .venv/bin/hadolint Dockerfile
+.venv/bin/lint-imports   # the layer contracts of pyproject.toml [tool.importlinter]
 exec .venv/bin/python -m pytest "$@"

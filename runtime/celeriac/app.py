@@ -16,23 +16,28 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from dataclasses import replace
+from typing import Any, TypeVar, overload
 from zoneinfo import ZoneInfo
 
 from celeriac import config as _config
+from celeriac import current as _current
 from celeriac import serialization
 from celeriac.backends import create as create_backend
 from celeriac.backends.base import Backend, Outgoing, QueueStats, Settlement, WorkerInfo
+from celeriac.beat.registry import Schedules
+from celeriac.canvas.builtins import register_builtins
+from celeriac.control import Control
+from celeriac.current import current_app
 from celeriac.errors import ConfigurationError, ConnectionLost, NotRegistered
+from celeriac.events import task_sent
+from celeriac.lookup import TaskInfo, task_info
 from celeriac.message import Message, new_id, to_iso
+from celeriac.producer import BufferedProducer
+from celeriac.request import current_request
+from celeriac.result import AsyncResult
 from celeriac.routing import Router, queues_from
-
-if TYPE_CHECKING:
-    from celeriac.beat.registry import Schedules
-    from celeriac.lookup import TaskInfo
-    from celeriac.producer import BufferedProducer
-    from celeriac.result import AsyncResult
-    from celeriac.task import Task
+from celeriac.task import Task, create_task
 
 logger = logging.getLogger(__name__)
 
@@ -43,17 +48,8 @@ DEFAULT_SQLITE_PATH = os.path.join(os.path.expanduser("~"), ".local", "share", "
 
 FLUSH_ON_CLOSE_S = 10.0  #: how long ``close()`` waits for buffered messages
 
-_current_app: Celeriac | None = None
 _shared_tasks: list[Callable[[Celeriac], Any]] = []
 _announced: set[str] = set()  # default broker paths already logged by this process (tree)
-
-
-def current_app() -> Celeriac:
-    """The most recently created app (what ``shared_task`` binds to)."""
-    global _current_app
-    if _current_app is None:
-        _current_app = Celeriac("default")
-    return _current_app
 
 
 class Celeriac:
@@ -80,7 +76,6 @@ class Celeriac:
         set_as_current: bool = True,
         **settings: Any,
     ) -> None:
-        global _current_app
         self.main = main
         self.conf = _config.Settings()
         self.tasks: dict[str, Task] = {}
@@ -109,7 +104,8 @@ class Celeriac:
         if include:
             self.conf.include = [*self.conf.include, *include]
         if set_as_current:
-            _current_app = self
+            _current.set_current(self)
+        register_builtins(self)  # the canvas's own tasks (map, starmap, chunks, ...)
         for register in _shared_tasks:
             register(self)
 
@@ -225,8 +221,6 @@ class Celeriac:
 
     def task(self, fun: Callable[..., Any] | None = None, /, **options: Any) -> Any:
         """Register a function as a task: ``@app.task`` or ``@app.task(name=..., bind=True)``."""
-        from celeriac.task import create_task
-
         def decorate(f: Callable[..., Any]) -> Task:
             task = create_task(self, f, **options)
             self.tasks[task.name] = task
@@ -268,8 +262,6 @@ class Celeriac:
         With ``once=True`` (and a ``task_id``), the task is enqueued only if that id was not
         enqueued before within the window of :meth:`enqueue_once`; the returned result's
         ``enqueued`` says whether it was."""
-        from celeriac.result import AsyncResult
-
         if options.pop("once", False):
             task_id = options.pop("task_id", None)
             if not task_id:
@@ -315,8 +307,6 @@ class Celeriac:
                                           task=self.tasks.get(name))
         events: list[dict[str, Any]] = []
         if self.conf.task_send_sent_event and self.conf.worker_send_task_events:
-            from celeriac.events import task_sent
-
             events.append(task_sent(outgoing.task_id, outgoing.task, outgoing.queue, outgoing.eta))
         keep = self.conf.result_expires
         done = self._with_publish_retries(
@@ -331,13 +321,9 @@ class Celeriac:
         ``unknown`` (see :mod:`celeriac.lookup`), state, decoded result or error, worker,
         queue, retries, timestamps. ``AsyncResult.state`` still says PENDING for all of
         the unrecorded cases, as Celery does."""
-        from celeriac.lookup import task_info
-
         ids = [task_ids] if isinstance(task_ids, str) else list(task_ids)
         traces = self.broker.lookup(ids)
         if not self.results_with_broker:
-            from dataclasses import replace
-
             records = self.backend.get_results(ids)
             traces = [replace(t, record=r) for t, r in zip(traces, records, strict=True)]
         conf = self.conf
@@ -379,8 +365,6 @@ class Celeriac:
         task: Task | None = None,
     ) -> tuple[Message, Outgoing]:
         """Build the message and its encoded form for one call (no I/O)."""
-        from celeriac.task import current_request
-
         conf = self.conf
         now = time.time()
         task_id = options.get("task_id") or new_id()
@@ -470,8 +454,6 @@ class Celeriac:
         if self.conf.task_publish_buffer:
             producer = self._producer
             if producer is None or not producer.alive:
-                from celeriac.producer import BufferedProducer
-
                 _ = self.broker  # connect here, not in the sender thread (maybe at exit)
                 producer = self._producer = BufferedProducer(self.publish_now)
             producer.submit(messages)
@@ -497,8 +479,6 @@ class Celeriac:
                 publish_once(messages, window)
             elif self.conf.task_send_sent_event and self.conf.worker_send_task_events:
                 # task-sent events go in the same round trip as the messages
-                from celeriac.events import task_sent
-
                 sent = [task_sent(m.task_id, m.task, m.queue, m.eta) for m in messages]
                 with_events = getattr(self.broker, "publish_with_events", None)
                 if with_events is not None:
@@ -534,21 +514,15 @@ class Celeriac:
     # -- results and control -----------------------------------------------------------------
 
     def AsyncResult(self, task_id: str, **kwargs: Any) -> AsyncResult:
-        from celeriac.result import AsyncResult
-
         return AsyncResult(task_id, app=self, **kwargs)
 
     @property
     def control(self) -> Control:
-        from celeriac.control import Control as RemoteControl  # revoke + inspect, ping, commands
-
-        return RemoteControl(self)
+        return Control(self)
 
     @property
     def schedules(self) -> Schedules:
         """The periodic-task registry in the broker (add/update/pause/remove at run time)."""
-        from celeriac.beat.registry import Schedules
-
         return Schedules(self)
 
     def get_task(self, name: str) -> Task:
@@ -559,26 +533,6 @@ class Celeriac:
 
     def __repr__(self) -> str:
         return f"<Celeriac {self.main or '__main__'} broker={self.conf.broker_url!r}>"
-
-
-class Control:
-    """Remote control (``app.control``): revocation now; inspect and more with the workers."""
-
-    def __init__(self, app: Celeriac) -> None:
-        self.app = app
-
-    def revoke(self, task_id: str | Sequence[str], *, terminate: bool = False, signal: str = "SIGTERM") -> None:
-        """Revoke tasks: they never start (on any worker) for ``result_expires`` seconds."""
-        ids = [task_id] if isinstance(task_id, str) else list(task_id)
-        self.app.broker.revoke(ids, self.app.conf.result_expires)
-        # Workers that already fetched the task learn it at once (and stop it if running,
-        # with ``terminate``) from the control channel; see docs/protocol.md.
-        publish = getattr(self.app.broker, "control_publish", None)
-        if publish is not None:
-            publish({"command": "revoke", "task_ids": ids, "terminate": bool(terminate), "signal": signal})
-        elif terminate:
-            raise NotImplementedError(f"revoke(terminate=True) needs a control channel, which the "
-                                      f"{self.app.broker_url.split(':', 1)[0]}:// transport does not have")
 
 
 def _sig_list(value: Any) -> list[dict[str, Any]] | None:
@@ -606,15 +560,14 @@ def shared_task(*args: Any, **options: Any) -> Any:
             holder["task"] = app.task(**options)(fun)
 
         _shared_tasks.append(register)
-        if _current_app is not None:
-            register(_current_app)
-        else:
-            register(current_app())
+        register(current_app())
         return holder["task"]
 
     if len(args) == 1 and callable(args[0]) and not options:
         return decorate(args[0])
     return decorate
 
+
+_current.set_default_factory(lambda: Celeriac("default"))
 
 __all__ = ["Celeriac", "ConfigurationError", "current_app", "shared_task"]

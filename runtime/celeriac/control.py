@@ -20,7 +20,6 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from celeriac.app import Control as _RevokeControl
 from celeriac.errors import BrokerError
 
 if TYPE_CHECKING:
@@ -113,8 +112,24 @@ class Inspect:
         return self._ask("revoked")
 
 
-class Control(_RevokeControl):
-    """``app.control``: revoke (see ``celeriac.app.Control``), inspect, ping and commands."""
+class Control:
+    """``app.control``: revoke, inspect, ping and commands."""
+
+    def __init__(self, app: Celeriac) -> None:
+        self.app = app
+
+    def revoke(self, task_id: str | Sequence[str], *, terminate: bool = False, signal: str = "SIGTERM") -> None:
+        """Revoke tasks: they never start (on any worker) for ``result_expires`` seconds."""
+        ids = [task_id] if isinstance(task_id, str) else list(task_id)
+        self.app.broker.revoke(ids, self.app.conf.result_expires)
+        # Workers that already fetched the task learn it at once (and stop it if running,
+        # with ``terminate``) from the control channel; see docs/protocol.md.
+        publish = getattr(self.app.broker, "control_publish", None)
+        if publish is not None:
+            publish({"command": "revoke", "task_ids": ids, "terminate": bool(terminate), "signal": signal})
+        elif terminate:
+            raise NotImplementedError(f"revoke(terminate=True) needs a control channel, which the "
+                                      f"{self.app.broker_url.split(':', 1)[0]}:// transport does not have")
 
     def inspect(self, destination: Sequence[str] | None = None, timeout: float = 1.0) -> Inspect:
         return Inspect(self.app, destination=destination, timeout=timeout)

@@ -7,6 +7,7 @@ chained (``raise ConnectionLost(...) from exc``) so callers only ever catch our 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -109,10 +110,20 @@ class Retry(CeleriacError):
         message: str | None = None,
         exc: BaseException | None = None,
         when: float | None = None,
+        *,
+        args_override: Sequence[Any] | None = None,
+        kwargs_override: Mapping[str, Any] | None = None,
+        options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(message or (f"Retry in {when}s" if when is not None else "Retry"))
         self.exc = exc
         self.when = when
+        self.args_override: list[Any] | None = None if args_override is None else list(args_override)
+        """The retried call's positional arguments (None: the same as this call's)."""
+        self.kwargs_override: dict[str, Any] | None = None if kwargs_override is None else dict(kwargs_override)
+        """The retried call's keyword arguments (None: the same as this call's)."""
+        self.options: dict[str, Any] = dict(options or {})
+        """Call options of the retried message (``queue``)."""
 
 
 class Reject(CeleriacError):

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from celeriac import serialization, states
 from celeriac.backends.base import ResultRecord
+from celeriac.current import current_app
 from celeriac.errors import ResultTimeout, TaskError, TaskRevokedError
 
 if TYPE_CHECKING:
@@ -61,8 +62,6 @@ class AsyncResult:
     def __init__(self, id: str, *, app: Celeriac | None = None, task_name: str | None = None,
                  parent: AsyncResult | None = None) -> None:
         if app is None:
-            from celeriac.app import current_app
-
             app = current_app()
         self.id = id
         self.task_id = id

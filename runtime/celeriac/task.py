@@ -7,70 +7,20 @@ runs the function here; ``delay``/``apply_async`` publish it; ``apply`` runs it 
 
 from __future__ import annotations
 
-import contextvars
 import datetime as dt
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from celeriac import states
+from celeriac import inline, states
+from celeriac.bulk import publish_many
+from celeriac.canvas import Signature, chunks, xmap, xstarmap
 from celeriac.errors import MaxRetriesExceededError, Retry
+from celeriac.request import Context, current_request, pop_request, push_request
+from celeriac.result import AsyncResult, EagerResult
 
 if TYPE_CHECKING:
     from celeriac.app import Celeriac
-    from celeriac.canvas import Signature
-    from celeriac.result import AsyncResult, EagerResult
-
-
-@dataclass
-class Context:
-    """What a running task knows about its own call (``self.request`` in a bound task)."""
-
-    id: str | None = None
-    task: str | None = None
-    args: list[Any] = field(default_factory=list)
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    retries: int = 0
-    root_id: str | None = None
-    parent_id: str | None = None
-    group: str | None = None
-    group_index: int | None = None
-    eta: str | None = None
-    expires: str | None = None
-    hostname: str | None = None
-    delivery_info: dict[str, Any] = field(default_factory=dict)
-    headers: dict[str, Any] | None = None
-    callbacks: list[dict[str, Any]] | None = None
-    errbacks: list[dict[str, Any]] | None = None
-    chain: list[dict[str, Any]] | None = None
-    chord: dict[str, Any] | None = None
-    timelimit: tuple[float | None, float | None] = (None, None)
-    is_eager: bool = False
-    called_directly: bool = False
-    ignore_result: bool = False
-    priority: int | None = None
-    reply_to: str | None = None
-
-    @property
-    def correlation_id(self) -> str | None:
-        return self.id
-
-
-_request: contextvars.ContextVar[Context | None] = contextvars.ContextVar("celeriac_request", default=None)
-
-
-def current_request() -> Context | None:
-    """The context of the task running in this thread or coroutine, if any."""
-    return _request.get()
-
-
-def push_request(ctx: Context) -> contextvars.Token[Context | None]:
-    return _request.set(ctx)
-
-
-def pop_request(token: contextvars.Token[Context | None]) -> None:
-    _request.reset(token)
 
 
 class Task:
@@ -141,8 +91,6 @@ class Task:
             self._check_arguments(args or (), kwargs or {})
         message, outgoing = self.app.prepare(self.name, args, kwargs, options, task=self)
         self.app.publish([outgoing], once=bool(options.get("task_id")))
-        from celeriac.result import AsyncResult
-
         return AsyncResult(message.id, app=self.app, task_name=self.name)
 
     def apply_many(
@@ -159,9 +107,6 @@ class Task:
         batch cannot be written, raises after the retries of ``task_publish_retry_policy``;
         the batches before it were published.
         """
-        from celeriac.bulk import publish_many
-        from celeriac.result import AsyncResult
-
         if options.get("task_id"):
             raise ValueError("apply_many() gives every call its own id; task_id is not accepted")
         calls = [tuple(args) for args in calls]
@@ -184,9 +129,7 @@ class Task:
         **options: Any,
     ) -> EagerResult:
         """Run the task here and now (eager); returns an :class:`EagerResult`."""
-        from celeriac.worker.execute import run_eagerly
-
-        return run_eagerly(self, list(args or ()), dict(kwargs or {}), options)
+        return inline.run_eagerly(self, list(args or ()), dict(kwargs or {}), options)
 
     def _check_arguments(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
         sig = type(self)._signature_cache
@@ -208,9 +151,7 @@ class Task:
 
     def update_state(self, task_id: str | None = None, state: str | None = None, meta: Any = None) -> None:
         """Record a state (e.g. ``PROGRESS`` with ``meta``) visible to ``AsyncResult`` at once."""
-        from celeriac.worker.execute import store_state
-
-        store_state(self, task_id or self.request.id, state or states.PENDING, meta)
+        inline.store_state(self, task_id or self.request.id, state or states.PENDING, meta)
 
     def retry(
         self,
@@ -244,10 +185,7 @@ class Task:
             when = float(countdown)
         else:
             when = float(self.default_retry_delay)
-        err = Retry(exc=exc, when=when)
-        err.args_override = None if args is None else list(args)  # type: ignore[attr-defined]
-        err.kwargs_override = None if kwargs is None else dict(kwargs)  # type: ignore[attr-defined]
-        err.options = options  # type: ignore[attr-defined]
+        err = Retry(exc=exc, when=when, args_override=args, kwargs_override=kwargs, options=options)
         if throw:
             raise err
         return err
@@ -275,44 +213,30 @@ class Task:
     # -- canvas and results ----------------------------------------------------------------------
 
     def s(self, *args: Any, **kwargs: Any) -> Signature:
-        from celeriac.canvas import Signature
-
         return Signature(self.name, args, kwargs, app=self.app)
 
     def si(self, *args: Any, **kwargs: Any) -> Signature:
-        from celeriac.canvas import Signature
-
         return Signature(self.name, args, kwargs, app=self.app, immutable=True)
 
     def signature(self, args: Sequence[Any] | None = None, kwargs: Mapping[str, Any] | None = None,
                   **options: Any) -> Signature:
-        from celeriac.canvas import Signature
-
         return Signature(self.name, tuple(args or ()), dict(kwargs or {}), options=options, app=self.app)
 
     subtask = signature
 
     def map(self, it: Any) -> Signature:
         """One task calling this task's function on each item (Celery's ``task.map``)."""
-        from celeriac.canvas import xmap
-
         return xmap(self.s(), it, app=self.app)
 
     def starmap(self, it: Any) -> Signature:
         """One task calling this task's function with each item unpacked as arguments."""
-        from celeriac.canvas import xstarmap
-
         return xstarmap(self.s(), it, app=self.app)
 
     def chunks(self, it: Any, n: int) -> Any:
         """Split ``it`` into ``starmap`` tasks of ``n`` items each (``.group()`` for the group)."""
-        from celeriac.canvas import chunks
-
         return chunks(self.s(), it, n, app=self.app)
 
     def AsyncResult(self, task_id: str) -> AsyncResult:
-        from celeriac.result import AsyncResult
-
         return AsyncResult(task_id, app=self.app, task_name=self.name)
 
     def __repr__(self) -> str:
@@ -342,3 +266,6 @@ def create_task(app: Celeriac, fun: Callable[..., Any], *, base: type[Task] | No
     task: Task = cls()
     task.bind_app(app)
     return task
+
+
+__all__ = ["Context", "Task", "create_task", "current_request", "pop_request", "push_request"]

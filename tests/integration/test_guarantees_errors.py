@@ -139,9 +139,9 @@ def test_autoretry_with_backoff_cap_and_max_retries(make_app: Any, worker: Any) 
 
 
 def test_autoretry_backoff_delays_are_exponential_capped_and_jittered(make_app: Any) -> None:
-    """The countdown the executor picks: min(cap, factor * 2**retries), jitter in [0, that]."""
-    from celeriac.backends.base import Delivery
-    from celeriac.worker.execute import Executor, Job
+    """The countdown a worker (and an eager call) picks: min(cap, factor * 2**retries),
+    jitter in [0, that] (``celeriac.retrying``, shared by both)."""
+    from celeriac import retrying
 
     app = make_app()
 
@@ -149,14 +149,8 @@ def test_autoretry_backoff_delays_are_exponential_capped_and_jittered(make_app: 
               retry_jitter=False, max_retries=10)
     def backoff() -> None: ...
 
-    ex = Executor(app, hostname="h")
-    message, out = app.prepare("t.backoff", (), {}, {})
-
     def countdown(retries: int) -> float:
-        job = ex.begin(Delivery("default", 0, "1-0", message.id, out.content_type, out.body))
-        assert isinstance(job, Job)
-        job.message = job.message.replace(retries=retries)
-        r = ex._autoretry(job, OSError())
+        r = retrying.autoretry(backoff, OSError(), retries)
         assert r is not None and r.when is not None
         return float(r.when)
 

@@ -20,11 +20,11 @@ from celeriac.backends.base import Outgoing
 from celeriac.beat import records
 from celeriac.errors import CeleriacError
 from celeriac.message import Message
+from celeriac.result import AsyncResult
 from celeriac.schedules import ScheduleEntry, parse_entry
 
 if TYPE_CHECKING:
     from celeriac.app import Celeriac
-    from celeriac.result import AsyncResult
 
 logger = logging.getLogger(__name__)
 
@@ -203,8 +203,6 @@ class Schedules:
         The run is recorded as the entry's last task (``forbid``/``replace`` see it) but
         does not move ``last_run``: the schedule's own ticks are unchanged.
         """
-        from celeriac.result import AsyncResult
-
         for _ in range(20):
             stored = self.get(name)
             message, outgoing = build_message(self.app, stored.entry)

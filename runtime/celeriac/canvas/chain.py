@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from celeriac.backends.base import Outgoing
 from celeriac.canvas.group import TaskList, flatten_args, group
+from celeriac.canvas.publish import publish_workflow
+from celeriac.canvas.results import GroupResult, oldest
 from celeriac.canvas.signature import Args, Lineage, Signature, maybe_signature, register_type
 
 if TYPE_CHECKING:
@@ -91,8 +93,6 @@ class chain(TaskList):
         return errback
 
     def freeze(self, _id: str | None = None) -> ResultLike:
-        from celeriac.canvas.results import oldest
-
         previous: ResultLike | None = None
         for i, step in enumerate(self.tasks):
             result = step.freeze(_id if i == len(self.tasks) - 1 else None)  # task_id= names the last
@@ -121,14 +121,10 @@ class chain(TaskList):
     def apply_async(self, args: Sequence[Any] | None = None, kwargs: Mapping[str, Any] | None = None,
                     **options: Any) -> Any:
         """Publish the first step; returns the LAST step's result (``.parent`` walks back)."""
-        from celeriac.canvas.publish import publish_workflow
-
         return publish_workflow(self, args, kwargs, options)
 
     def apply(self, args: Sequence[Any] | None = None, kwargs: Mapping[str, Any] | None = None,
               **options: Any) -> Any:
-        from celeriac.canvas.results import GroupResult, oldest
-
         result: Any = None
         call_args: tuple[Any, ...] = tuple(args or ())
         for i, step in enumerate(self.tasks):

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from celeriac.backends.base import Outgoing
 from celeriac.canvas.group import group
+from celeriac.canvas.publish import publish_workflow
+from celeriac.canvas.results import oldest
 from celeriac.canvas.signature import Args, Lineage, Signature, maybe_signature, register_type
 from celeriac.errors import CeleriacError
 
@@ -82,8 +84,6 @@ class chord(Signature):
         return self._need_body().link_error(errback)
 
     def freeze(self, _id: str | None = None) -> ResultLike:
-        from celeriac.canvas.results import oldest
-
         header = self.header.freeze()
         result = self._need_body().freeze(_id)
         oldest(result).parent = header
@@ -108,8 +108,6 @@ class chord(Signature):
     def apply_async(self, args: Sequence[Any] | None = None, kwargs: Mapping[str, Any] | None = None,
                     **options: Any) -> Any:
         """Publish the header in one batch; returns the callback's result (``.parent``: the header)."""
-        from celeriac.canvas.publish import publish_workflow
-
         return publish_workflow(self, args, kwargs, options)
 
     def apply(self, args: Sequence[Any] | None = None, kwargs: Mapping[str, Any] | None = None,

@@ -22,6 +22,7 @@ from celeriac import serialization, states
 from celeriac.backends.base import ChordJoin, Outgoing, ResultRecord, Settlement
 from celeriac.canvas.signature import CHORD_HEADER, ERRBACK_HEADER, ChordArgs, Lineage, Signature
 from celeriac.errors import ChordError
+from celeriac.request import Context
 from celeriac.result import exception_from_dict, exception_to_dict
 
 if TYPE_CHECKING:
@@ -154,8 +155,6 @@ def resolve(app: Celeriac, m: Message) -> Message:
     if chord:
         args = _chord_args(app, chord, args)
     if headers.get(ERRBACK_HEADER) and len(args) >= 2 and isinstance(args[0], dict):
-        from celeriac.task import Context
-
         known = {k: v for k, v in args[0].items() if k in Context.__dataclass_fields__}
         tb = args[2] if len(args) > 2 and isinstance(args[2], str) else None
         args[0] = Context(**known)

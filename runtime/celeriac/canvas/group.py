@@ -11,12 +11,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from celeriac.backends.base import Outgoing
+from celeriac.canvas.publish import publish_workflow
+from celeriac.canvas.results import GroupResult
 from celeriac.canvas.signature import Args, Lineage, Signature, maybe_signature, register_type
 from celeriac.message import new_id
 
 if TYPE_CHECKING:
     from celeriac.app import Celeriac
-    from celeriac.canvas.results import GroupResult
 
 #: Options of a composite that are its own structure, not call options for its members.
 STRUCTURAL = frozenset({"task_id", "group_id", "root_id", "parent_id"})
@@ -79,8 +80,6 @@ class group(TaskList):
         return errback
 
     def freeze(self, _id: str | None = None) -> GroupResult:
-        from celeriac.canvas.results import GroupResult
-
         if _id is not None:
             self.options["group_id"] = _id
         gid = self.options.setdefault("group_id", new_id())
@@ -106,8 +105,6 @@ class group(TaskList):
 
     def apply_async(self, args: Sequence[Any] | None = None, kwargs: Mapping[str, Any] | None = None,
                     **options: Any) -> GroupResult:
-        from celeriac.canvas.publish import publish_workflow
-        from celeriac.canvas.results import GroupResult
 
         result = publish_workflow(self, args, kwargs, options)
         assert isinstance(result, GroupResult)
@@ -115,8 +112,6 @@ class group(TaskList):
 
     def apply(self, args: Sequence[Any] | None = None, kwargs: Mapping[str, Any] | None = None,
               **options: Any) -> GroupResult:
-        from celeriac.canvas.results import GroupResult
-
         gid = self.options.setdefault("group_id", new_id())
         return GroupResult(gid, [t.apply(args, kwargs, **options) for t in self.tasks], app=self.app)
 

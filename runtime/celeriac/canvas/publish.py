@@ -10,13 +10,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from celeriac.canvas.signature import Lineage, Signature
+from celeriac.request import current_request
 
 
 def publish_workflow(sig: Signature, args: Sequence[Any] | None, kwargs: Mapping[str, Any] | None,
                      options: Mapping[str, Any]) -> Any:
     """Publish ``sig`` with ``args``/``kwargs`` for its first task(s); returns its result."""
-    from celeriac.task import current_request
-
     app = sig.app
     options = dict(options)
     if app.conf.task_always_eager:

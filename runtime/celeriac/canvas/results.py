@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Union
 
 from celeriac import states
+from celeriac.current import current_app
 from celeriac.errors import ResultTimeout
 from celeriac.result import AsyncResult, EagerResult
 
@@ -34,8 +35,6 @@ class GroupResult:
 
     def __init__(self, id: str, results: Sequence[ResultLike], *, app: Celeriac | None = None,
                  parent: ResultLike | None = None) -> None:
-        from celeriac.app import current_app
-
         self.id = id
         self.results: list[ResultLike] = list(results)
         self.app = app or current_app()
@@ -128,8 +127,6 @@ class GroupResult:
     @classmethod
     def restore(cls, id: str, app: Celeriac | None = None) -> GroupResult | None:
         """The group saved under ``id``, or None."""
-        from celeriac.app import current_app
-
         app = app or current_app()
         raw = app.backend.get_group(id)
         if raw is None:

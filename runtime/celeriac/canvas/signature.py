@@ -17,7 +17,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from celeriac.backends.base import Outgoing
+from celeriac.current import current_app
+from celeriac.errors import DecodeError
 from celeriac.message import new_id
+from celeriac.result import AsyncResult
 
 if TYPE_CHECKING:
     from celeriac.app import Celeriac
@@ -77,8 +80,6 @@ class Signature:
 
     @property
     def app(self) -> Celeriac:
-        from celeriac.app import current_app
-
         return self._app or current_app()
 
     @property
@@ -105,8 +106,6 @@ class Signature:
         if kind:
             factory = _TYPES.get(str(kind))
             if factory is None:
-                from celeriac.errors import DecodeError
-
                 raise DecodeError(f"unknown signature subtask_type {kind!r}")
             return factory(data, app)
         return Signature(data["task"], data.get("args", ()), data.get("kwargs", {}), data.get("options", {}),
@@ -145,8 +144,6 @@ class Signature:
 
     def freeze(self, _id: str | None = None) -> ResultLike:
         """Assign the task id now (if not yet) and return the result it will have."""
-        from celeriac.result import AsyncResult
-
         if _id is not None:
             self.options["task_id"] = _id
         task_id = self.options.setdefault("task_id", new_id())

@@ -10,16 +10,17 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import random
 import time
 import traceback as tb_module
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from celeriac import serialization, signals, states
+from celeriac import retrying, serialization, signals, states
 from celeriac.backends.base import Delivery, Outgoing, ResultRecord, Settlement
+from celeriac.canvas.followups import after_failure, after_success, needs_resolving, resolve
 from celeriac.errors import (
+    ChordError,
     ContentDisallowed,
     DecodeError,
     HardTimeLimit,
@@ -28,12 +29,14 @@ from celeriac.errors import (
     Reject,
     Retry,
     SoftTimeLimitExceeded,
+    TaskRevokedError,
     Terminated,
     TimeLimitExceeded,
 )
 from celeriac.message import Message, parse_time
-from celeriac.result import EagerResult, exception_to_dict
-from celeriac.task import Context, Task, current_request, pop_request, push_request
+from celeriac.request import Context, pop_request, push_request
+from celeriac.result import exception_to_dict
+from celeriac.task import Task
 from celeriac.worker.limits import Interrupter, Watched
 from celeriac.worker.rate_limit import RateLimiter
 
@@ -143,15 +146,11 @@ class Executor:
                                  body=d.body, priority=d.priority or None, eta=now + wait)
                 return Settlement(d, publish=[again])
         chord_error: BaseException | None = None
-        if message.headers:
-            from celeriac.canvas.followups import needs_resolving, resolve
-            from celeriac.errors import ChordError
-
-            if needs_resolving(message):
-                try:  # a chord callback gets its header's results; an errback its request/exc
-                    message = resolve(self.app, message)
-                except ChordError as exc:
-                    chord_error = exc
+        if message.headers and needs_resolving(message):
+            try:  # a chord callback gets its header's results; an errback its request/exc
+                message = resolve(self.app, message)
+            except ChordError as exc:
+                chord_error = exc
         context = Context(
             id=message.id, task=message.task, args=message.args, kwargs=message.kwargs,
             retries=message.retries, root_id=message.root_id, parent_id=message.parent_id,
@@ -320,7 +319,7 @@ class Executor:
         avg = self.avg_runtime_s
         self.avg_runtime_s = runtime if avg is None else avg + (runtime - avg) * RUNTIME_EWMA_ALPHA
         if outcome.state == states.FAILURE and outcome.exc is not None:
-            retry = self._autoretry(job, outcome.exc)
+            retry = retrying.autoretry(job.task, outcome.exc, job.message.retries)
             if retry is not None:
                 outcome = Outcome(states.RETRY, exc=outcome.exc, retry=retry, traceback=outcome.traceback)
         if outcome.state == states.SUCCESS:
@@ -368,8 +367,6 @@ class Executor:
             if job.started:
                 record.extra["date_started"] = repr(job.started)
         settlement = Settlement(job.delivery, result=record)
-        from celeriac.canvas.followups import after_success
-
         after_success(self.app, m, value, settlement)
         if self.events:
             # Built inline (the hot path): every value a string, as _event() would make it.
@@ -390,8 +387,6 @@ class Executor:
             logger.error("Task %s[%s] raised unexpected: %r\n%s", m.task, m.id, exc, outcome.traceback or "")
         record = self._record(m, states.FAILURE, exception_to_dict(exc), traceback=outcome.traceback)
         settlement = Settlement(job.delivery, result=record)
-        from celeriac.canvas.followups import after_failure
-
         after_failure(self.app, m, exc, outcome.traceback, settlement)
         if self.events:
             settlement.events.append(self._event("task-failed", m, runtime=runtime, exception=repr(exc),
@@ -402,36 +397,14 @@ class Executor:
                                       traceback=outcome.traceback, einfo=outcome.traceback)
         return settlement
 
-    def _autoretry(self, job: Job, exc: BaseException) -> Retry | None:
-        task = job.task
-        if not task.autoretry_for or not isinstance(exc, task.autoretry_for):
-            return None
-        if task.dont_autoretry_for and isinstance(exc, task.dont_autoretry_for):
-            return None
-        max_retries = task.retry_kwargs.get("max_retries", task.max_retries)
-        if max_retries is not None and job.message.retries >= max_retries:
-            return None
-        if task.retry_backoff:
-            factor = 1.0 if task.retry_backoff is True else float(task.retry_backoff)
-            countdown = min(task.retry_backoff_max, factor * (2 ** job.message.retries))
-            if task.retry_jitter:
-                countdown = random.uniform(0, countdown)
-        else:
-            countdown = float(task.retry_kwargs.get("countdown", task.default_retry_delay))
-        return Retry(exc=exc, when=countdown)
-
     def _retry(self, job: Job, outcome: Outcome, runtime: float) -> Settlement:
         m = job.message
         retry = outcome.retry
         assert retry is not None
-        when = float(retry.when if retry.when is not None else job.task.default_retry_delay)
-        args = getattr(retry, "args_override", None)
-        kwargs = getattr(retry, "kwargs_override", None)
-        options = getattr(retry, "options", None) or {}
-        queue = options.get("queue") or job.delivery.queue
-        nxt = m.replace(retries=m.retries + 1,
-                        args=m.args if args is None else args,
-                        kwargs=m.kwargs if kwargs is None else kwargs,
+        when = retrying.delay_s(retry, job.task)
+        args, kwargs = retrying.next_call(retry, m.args, m.kwargs)
+        queue = retry.options.get("queue") or job.delivery.queue
+        nxt = m.replace(retries=m.retries + 1, args=args, kwargs=kwargs,
                         eta=dt.datetime.fromtimestamp(time.time() + when, dt.UTC).isoformat() if when > 0 else None,
                         queue=queue)
         content_type, body = serialization.dumps(nxt.to_dict(), job.task.serializer or self.app.conf.task_serializer)
@@ -456,9 +429,6 @@ class Executor:
         record.extra["reason"] = why
         s = Settlement(d, result=record)
         if m.chain or m.chord:  # the rest of a chain will not run; a chord fails
-            from celeriac.canvas.followups import after_failure
-            from celeriac.errors import TaskRevokedError
-
             after_failure(self.app, m, TaskRevokedError(why), None, s, state=states.REVOKED)
         if self.events:
             s.events.append(self._event("task-revoked", m, reason=why, expired=why == "expired"))
@@ -527,60 +497,3 @@ def _hook(fn: Callable[..., Any], *args: Any) -> None:
 def _short_repr(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 200 else text[:197] + "..."
-
-
-def store_state(task: Task, task_id: str | None, state: str, meta: Any) -> None:
-    """``Task.update_state``: write a state (with meta) right away."""
-    if task_id is None:
-        raise ValueError("update_state() needs a task id outside of a running task")
-    request = current_request()
-    if request is not None and request.is_eager:
-        return
-    app = task.app
-    content_type, payload = serialization.dumps(meta, app.conf.result_serializer)
-    record = ResultRecord(
-        task_id=task_id, status=state, result=payload, content_type=content_type,
-        date_done=time.time() if state in states.READY_STATES else None, task=task.name,
-        worker=request.hostname if request else None, retries=request.retries if request else 0,
-        parent_id=request.parent_id if request else None, root_id=request.root_id if request else None,
-    )
-    app.backend.store_result(record)
-
-
-def run_eagerly(task: Task, args: list[Any], kwargs: dict[str, Any], options: dict[str, Any]) -> EagerResult:
-    """Run a task in the caller, retrying inline as Celery's eager mode does."""
-    from celeriac.message import new_id
-
-    task_id = options.get("task_id") or new_id()
-    retries = int(options.get("retries", 0))
-    propagate = options.get("throw", task.app.conf.task_eager_propagates)
-    parent = current_request()
-    while True:
-        ctx = Context(id=task_id, task=task.name, args=args, kwargs=kwargs, retries=retries, is_eager=True,
-                      root_id=(parent.root_id if parent else None) or task_id,
-                      parent_id=parent.id if parent else None)
-        token = push_request(ctx)
-        try:
-            value = task(*args, **kwargs)
-            if asyncio.iscoroutine(value):
-                value = asyncio.run(value)
-            return EagerResult(task_id, value, states.SUCCESS, app=task.app, task_name=task.name)
-        except Retry as exc:
-            retries += 1
-            args = getattr(exc, "args_override", None) or args
-            kwargs = getattr(exc, "kwargs_override", None) or kwargs
-            continue
-        except Ignore:
-            return EagerResult(task_id, None, states.IGNORED, app=task.app, task_name=task.name)
-        except Exception as exc:
-            if task.autoretry_for and isinstance(exc, task.autoretry_for) and not (
-                task.dont_autoretry_for and isinstance(exc, task.dont_autoretry_for)
-            ) and (task.max_retries is None or retries < task.max_retries):
-                retries += 1
-                continue
-            if propagate:
-                raise
-            return EagerResult(task_id, exc, states.FAILURE, tb_module.format_exc(), app=task.app,
-                               task_name=task.name)
-        finally:
-            pop_request(token)
