@@ -197,14 +197,18 @@ def queues(obj: Ctx, as_json: bool) -> None:
     """Depth of every known queue."""
     app = obj.app
     names = sorted(set(app.broker.known_queues()) | set(app.router.consumed_queues()))
-    rows = [app.broker.queue_stats(q) for q in names]
+    rows = list(app.queue_stats(names).values())  # one round trip for them all
     if as_json:
         click.echo(json.dumps([{"queue": s.queue, "ready": s.ready, "delayed": s.delayed, "due": s.due,
-                                "in_flight": s.in_flight, "dead": s.dead, "depth": s.depth} for s in rows]))
+                                "in_flight": s.in_flight, "dead": s.dead, "depth": s.depth,
+                                "waiting": s.waiting, "waiting_by_priority": s.waiting_by_priority,
+                                "oldest_wait_s": s.oldest_wait_s, "consumers": s.consumers,
+                                "backlog": s.backlog} for s in rows]))
         return
-    click.echo(f"{'QUEUE':<24} {'READY':>8} {'IN-FLIGHT':>9} {'DELAYED':>8} {'DEAD':>6}")
+    click.echo(f"{'QUEUE':<24} {'READY':>8} {'IN-FLIGHT':>9} {'DELAYED':>8} {'DEAD':>6} {'CONSUMERS':>9}")
     for s in rows:
-        click.echo(f"{s.queue:<24} {s.ready + s.due:>8} {s.in_flight:>9} {s.delayed:>8} {s.dead:>6}")
+        click.echo(f"{s.queue:<24} {s.ready + s.due:>8} {s.in_flight:>9} {s.delayed:>8} {s.dead:>6} "
+                   f"{s.consumers:>9}")
 
 
 @main.command()

@@ -108,8 +108,7 @@ def render(app: Celeriac) -> RenderableType:
         queues.add_column(col, justify="left" if col == "queue" else "right")
     rates = throughput(recent, now)
     names = sorted(set(app.broker.known_queues()) | set(app.router.consumed_queues()))
-    for q in names:
-        s = app.broker.queue_stats(q)
+    for q, s in app.queue_stats(names).items():
         queues.add_row(q, str(s.depth), str(s.ready + s.due), str(s.in_flight), str(s.delayed),
                        str(s.dead), f"{s.oldest_age_s:.1f}s" if s.oldest_age_s is not None else "-",
                        f"{rates.get(q, 0.0):.1f}")

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from celeriac import states
-from celeriac.backends.base import Delivery, Settlement
+from celeriac.backends.base import Delivery, RunningSnapshot, Settlement
 from celeriac.errors import BrokerError, ConnectionLost, TimeLimitExceeded
 from celeriac.worker import remote
 from celeriac.worker.execute import Executor, Job, Outcome
@@ -38,6 +38,8 @@ FETCH_BLOCK_S = 0.5  #: longest blocking fetch, so a stop request is seen within
 MAX_PREFETCH = 128  #: most messages one process holds, however short its tasks are
 BACKOFF_MAX_S = 5.0  #: longest pause between reconnect attempts
 EXIT_HARD_LIMIT = 75  #: exit code of a prefork child stopped by a task's hard time limit
+RUNNING_DEBOUNCE_S = 0.1  #: a start with nothing to settle is written alone after this long
+RUNNING_TTL_HEARTBEATS = 3  #: a running snapshot outlives this many missed heartbeats
 
 
 class Pool(Protocol):
@@ -121,6 +123,10 @@ class Consumer:
         self.prefork_child = False
         self.metrics_dir: str | None = None
         """A prefork child: the supervisor's multiprocess metrics directory (it serves them)."""
+        self._run_seq = 0
+        self._run_written: tuple[str, ...] | None = None  # task ids of the last snapshot written
+        self._run_lock = threading.Lock()
+        self._run_due = 0.0  # monotonic time a standalone snapshot is due (0: none pending)
         self.monitor = Monitor(self)
 
     # -- called by pools -----------------------------------------------------------------------
@@ -128,6 +134,12 @@ class Consumer:
     def job_started(self, job: Job) -> None:
         """Before a job runs: early ack and STARTED, when asked for."""
         self.running[job.delivery.message_id] = job
+        if not self._run_due:
+            # Readers of live_workers() see the start within RUNNING_DEBOUNCE_S: with the next
+            # settlement written, or alone if nothing is settled by then (a long task).
+            self._run_due = time.monotonic() + RUNNING_DEBOUNCE_S
+            with self._outbox_cond:
+                self._outbox_cond.notify()
         if not self.executor.acks_late(job):
             self._queue([Settlement(job.delivery)], release=False)
         if self.executor.track_started(job):
@@ -352,11 +364,20 @@ class Consumer:
         while True:
             with self._outbox_cond:
                 while not self._outbox and not self._committer_stop:
-                    self._outbox_cond.wait()
+                    due = self._run_due
+                    if not due:
+                        self._outbox_cond.wait()
+                        continue
+                    left = due - time.monotonic()
+                    if left <= 0:
+                        break  # a task started and nothing settled since: write the snapshot alone
+                    self._outbox_cond.wait(left)
                 batch, self._outbox = self._outbox, []
                 if not batch and self._committer_stop:
                     return
             self._write(batch)
+            if not batch:
+                continue
             with self._lock:
                 for s in batch:
                     if s.delivery is not None:
@@ -367,16 +388,42 @@ class Consumer:
                 except Exception:
                     logger.exception("settled hook failed")
 
+    def running_snapshot(self, *, force: bool = False) -> RunningSnapshot | None:
+        """The task ids running now, if they changed since the last snapshot written (or
+        ``force``): written with the next settlements (``Backend.settle(running=)``)."""
+        self._run_due = 0.0
+        ids = tuple(job.message.id for job in list(self.running.values()))
+        with self._run_lock:
+            if not force and ids == self._run_written:
+                return None
+            self._run_written = ids
+            self._run_seq += 1
+            seq = self._run_seq
+        return RunningSnapshot(consumer=self.name, seq=seq, task_ids=ids, in_flight=len(self.inflight),
+                               ttl_s=self.heartbeat_s * RUNNING_TTL_HEARTBEATS)
+
+    def refresh_running(self) -> None:
+        """At a heartbeat: rewrite the snapshot (its expiry) while something runs."""
+        if self.running or self._run_written:
+            with self._run_lock:
+                self._run_written = None
+            self._run_due = time.monotonic()
+            with self._outbox_cond:
+                self._outbox_cond.notify()
+
     def _write(self, batch: list[Settlement]) -> None:
         """Write settlements, retrying through broker outages; never drops one silently."""
         backoff = 0.05
+        running = self.running_snapshot()
+        if not batch and running is None:
+            return
         while True:
             try:
                 if self.results_inline:
-                    self.backend.settle(batch)
+                    self.backend.settle(batch, running)
                 else:
                     self.backend.settle([Settlement(s.delivery, None, s.publish, s.events, s.chord,
-                                                    s.dead_letter_reason) for s in batch])
+                                                    s.dead_letter_reason) for s in batch], running)
                     self.results.settle([Settlement(None, s.result, more_results=s.more_results)
                                          for s in batch if s.result is not None or s.more_results])
                 return
@@ -385,6 +432,13 @@ class Consumer:
                 time.sleep(backoff + random.uniform(0, backoff))
                 backoff = min(BACKOFF_MAX_S, backoff * 2)
             except BrokerError:
+                if running is not None:
+                    with self._run_lock:
+                        self._run_written = None  # the next write carries a fresh snapshot
+                    running = None
+                if not batch:
+                    logger.warning("could not write this worker's running snapshot", exc_info=True)
+                    return
                 if len(batch) == 1:
                     logger.critical("cannot settle message %s; it will be redelivered after its lease",
                                     batch[0].delivery.message_id if batch[0].delivery else "-", exc_info=True)
@@ -406,6 +460,7 @@ class Consumer:
                 if time.monotonic() >= next_reclaim:
                     self.backend.reclaim(self.queues, self.lease_s, self.max_deliveries)
                     next_reclaim = time.monotonic() + self.heartbeat_s
+                self.refresh_running()
                 for hook in self.on_heartbeat:
                     hook(self)
             except ConnectionLost as exc:

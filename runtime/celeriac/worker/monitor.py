@@ -277,8 +277,7 @@ class Monitor:
                     g.clear()
             return
         self.collector = True
-        for q in self.backend.known_queues():
-            s = self.backend.queue_stats(q)
+        for q, s in self.backend.queue_stats_many(self.backend.known_queues()).items():
             m.queue_ready.labels(q).set(s.ready)
             m.queue_in_flight.labels(q).set(s.in_flight)
             m.queue_depth.labels(q).set(s.depth)
