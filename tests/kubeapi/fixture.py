@@ -138,6 +138,25 @@ class KubeAPI:
         env["HOME"] = str(self.workdir)
         return env
 
+    def make_default(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Make this server the default cluster of this process for the rest of the test:
+        ``KUBECONFIG`` (and ``KUBECACHEDIR``) in the environment, and the ``kubernetes``
+        client's default kubeconfig path, which it read from the environment at import
+        time (kopf's ``login_via_client`` calls ``load_kube_config()`` with no path)."""
+        monkeypatch.setenv("KUBECONFIG", str(self.kubeconfig))
+        monkeypatch.setenv("KUBECACHEDIR", str(self.workdir / "kube-cache"))
+        with contextlib.suppress(ImportError):
+            import kubernetes.config.kube_config as kc
+
+            monkeypatch.setattr(kc, "KUBE_CONFIG_DEFAULT_LOCATION", str(self.kubeconfig))
+
+    def kopf_connection(self) -> Any:
+        """A ``kopf.ConnectionInfo`` for this server (for an ``@kopf.on.login`` handler)."""
+        import kopf
+
+        return kopf.ConnectionInfo(server=self.url, token="emulator-token", insecure=True,
+                                   default_namespace="default")
+
     def kubectl(self, *args: str, input: str | None = None, check: bool = True,
                 timeout: float = 30) -> subprocess.CompletedProcess[str]:
         """Run the venv's kubectl against this server; raises with its stderr on failure."""
