@@ -7,8 +7,10 @@ Everything it does not intercept falls through to ``_serve`` (the lowest priorit
 reaction), which routes to discovery, OpenAPI, tables, the store, and watch streams.
 
 We parse requests ourselves (kmock 0.8's path parser fails on ``/api/v1/namespaces`` and
-decodes every body as UTF-8, so protobuf bodies crashed it) and answer protobuf request
-bodies with 415, which makes client-go retry in JSON.
+decodes every body as UTF-8, so protobuf bodies crashed it). Protobuf bodies of the kinds
+clients send that way (Helm's release Secrets, ``kubectl create namespace``...) are
+decoded (``protobuf``); others get a 415. Responses are always JSON, which every client
+accepts alongside protobuf.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import kmock
 import yaml
 from kmock._internal import rendering  # the request/response types kmock hands to reactions
 
-from . import discovery, errors, openapi, tables
+from . import discovery, errors, openapi, protobuf, tables
 from .errors import ApiError
 from .patching import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH
 from .resources import Registry, ResourceType
@@ -115,7 +117,10 @@ class KubeEmulator(kmock.RawHandler):
         body = await raw.read()
         ctype = raw.headers.get("Content-Type", "").split(";")[0].strip().lower()
         data: Any = None
-        if body and ctype != _PROTOBUF:
+        if body and ctype == _PROTOBUF:
+            with contextlib.suppress(protobuf.ProtobufError, UnicodeDecodeError, KeyError):
+                data = protobuf.decode(body)
+        elif body:
             try:
                 data = yaml.safe_load(body) if "yaml" in ctype else json.loads(body)
             except (ValueError, yaml.YAMLError):
@@ -197,7 +202,8 @@ class KubeEmulator(kmock.RawHandler):
         if rt is None:
             raise errors.no_resource(path)
         ctype = raw.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        if method in ("POST", "PUT", "PATCH") and ctype == _PROTOBUF:
+        if method in ("POST", "PUT", "PATCH", "DELETE") and ctype == _PROTOBUF \
+                and request.body and request.data is None:
             raise errors.unsupported_media_type(ctype)
         if not tables.acceptable(accept):
             raise ApiError(406, "NotAcceptable",

@@ -429,7 +429,7 @@ class Store:
         self._after_write(rt, old, new)
         if meta.get("deletionTimestamp") and not meta.get("finalizers") and not _is_graceful_pod(rt, new):
             del self._bucket(rt)[key]
-            self._emit(rt.group_plural, "MODIFIED", new, old)
+            self._emit(rt.group_plural, "DELETED", new, old)
             self._removed(rt, new)
             return self.view(rt, new)
         self._emit(rt.group_plural, "MODIFIED", new, old)
