@@ -242,13 +242,13 @@ def _field_errors(e: jsonschema.ValidationError, base: list[Any]) -> Iterator[Fi
             want = "integer,string"
         yield FieldError(path, "FieldValueTypeInvalid",
                          f"{shown} in body must be of type {want}: {errors.render_value(_typeof(inst))}",
-                         _typeof_value(inst))
+                         _typeof(inst))
         return
     if v == "allOf" and isinstance(sch, dict) and "allOf" in sch and any(
             s == {"type": ["integer", "string"]} for s in sch["allOf"]):
         yield FieldError(path, "FieldValueTypeInvalid",
                          f"{shown} in body must be of type integer,string: {errors.render_value(_typeof(inst))}",
-                         _typeof_value(inst))
+                         _typeof(inst))
         return
     if v == "enum":
         supported = ", ".join(errors.render_value(x) for x in val)

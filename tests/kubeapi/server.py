@@ -62,6 +62,14 @@ def parse_path(path: str) -> dict[str, Any] | None:
             "subresource": "/".join(rest[2:]) or None}
 
 
+def _resp(status: int, payload: Any, headers: dict[str, str] | None = None) -> rendering.Response:
+    """A kmock response. kmock merges each response's headers into its reaction's, so a
+    header must be reset (None) on every response lest it leak into the next one."""
+    merged: dict[str, str | None] = {"Warning": None, "Content-Type": _JSON}
+    merged.update(headers or {})
+    return rendering.Response(status=status, payload=payload, headers=merged)
+
+
 def _truthy(value: str | None) -> bool:
     return (value or "").lower() in ("true", "1")
 
@@ -176,7 +184,7 @@ class KubeEmulator(kmock.RawHandler):
         try:
             return await self._route(request)
         except ApiError as e:
-            return rendering.Response(status=e.code, payload=e.status())
+            return _resp(e.code, e.status())
 
     async def _route(self, request: kmock.Request) -> Any:
         raw = request._raw_request
@@ -187,14 +195,14 @@ class KubeEmulator(kmock.RawHandler):
             doc = discovery.serve(self.registry, path, accept)
             if doc is not None:
                 payload, ctype = doc
-                return rendering.Response(status=200, payload=payload, headers={"Content-Type": ctype})
+                return _resp(200, payload, {"Content-Type": ctype})
             if path.startswith("/openapi/"):
                 found = openapi.serve(self.registry, path)
                 if found is None:
                     raise errors.no_resource(path)
-                return rendering.Response(status=200, payload=found)
+                return _resp(200, found)
             if path in ("/healthz", "/readyz", "/livez"):
-                return rendering.Response(status=200, payload=b"ok", headers={"Content-Type": "text/plain"})
+                return _resp(200, b"ok", {"Content-Type": "text/plain"})
         parsed = parse_path(path)
         if parsed is None or parsed["plural"] is None:
             raise errors.no_resource(path)
@@ -284,7 +292,7 @@ class KubeEmulator(kmock.RawHandler):
         headers = {"Content-Type": _JSON}
         if warnings:
             headers["Warning"] = ", ".join('299 - "' + w.replace('"', '\\"') + '"' for w in warnings)
-        return rendering.Response(status=status, payload=payload, headers=headers)
+        return _resp(status, payload, headers=headers)
 
     def _delete_collection(self, rt: ResourceType, ns: str | None, q: Any, body: Any) -> Any:
         items, _rv, _, _ = self.store.list(rt, ns, q.get("labelSelector"), q.get("fieldSelector"))
@@ -340,7 +348,7 @@ class KubeEmulator(kmock.RawHandler):
 
             async def expired() -> AsyncIterator[bytes]:
                 yield json.dumps({"type": "ERROR", "object": gone.status()}).encode() + b"\n"
-            return rendering.Response(status=200, payload=expired(), headers={"Content-Type": _JSON})
+            return _resp(200, expired(), {"Content-Type": _JSON})
         store, interval = self.store, self.bookmark_interval_s
         # The first events are rendered now: later writes must not show through them.
         first_lines = [self._event_line(rt, ev.type, store.view(rt, ev.obj), as_table, include)
@@ -378,7 +386,7 @@ class KubeEmulator(kmock.RawHandler):
             finally:
                 store.unsubscribe(watcher)
 
-        return rendering.Response(status=200, payload=stream(), headers={"Content-Type": _JSON})
+        return _resp(200, stream(), {"Content-Type": _JSON})
 
     def _event_line(self, rt: ResourceType, type_: str, obj: dict[str, Any], as_table: bool,
                     include: str | None) -> bytes:
