@@ -172,6 +172,16 @@ class Settings:
     worker_metrics_port: int | None = None
     """Port on which the worker serves Prometheus ``/metrics``; None: off."""
 
+    worker_metrics_bind: str = "0.0.0.0"
+    """Address the worker's ``/metrics`` server listens on (``0.0.0.0``: every interface, what
+    a pod needs; ``127.0.0.1``: this host only)."""
+
+    worker_health_port: int | None = None
+    """Port on which the worker serves ``/livez`` and ``/readyz`` (docs/health.md); None: off."""
+
+    worker_health_bind: str = "0.0.0.0"
+    """Address the worker's health server listens on."""
+
     events_maxlen: int = 10000
     """About how many events the events stream keeps (older ones are trimmed)."""
 
@@ -180,6 +190,15 @@ class Settings:
 
     beat_max_loop_interval: float = 60.0
     """Longest sleep of the beat loop when nothing is due."""
+
+    beat_health_port: int | None = None
+    """Port on which ``celeriac beat`` serves ``/livez`` and ``/readyz``; None: off."""
+
+    beat_health_bind: str = "0.0.0.0"
+    """Address the beat's health server listens on."""
+
+    beat_metrics_bind: str = "0.0.0.0"
+    """Address the beat's ``/metrics`` server (``--metrics-port``) listens on."""
 
     broker_transport_options: dict[str, Any] = field(default_factory=dict)
     """Transport specific options (e.g. ``socket_timeout`` for Redis)."""

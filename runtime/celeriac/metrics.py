@@ -114,12 +114,13 @@ class Server:
         self._thread.join(timeout=5)
 
 
-def serve(port: int, *, extra: list[Any] | None = None) -> Server:
+def serve(port: int, *, extra: list[Any] | None = None, bind: str = "0.0.0.0") -> Server:
     """Serve this process's metrics, or every process's when in multiprocess mode.
 
     Args:
-        port: TCP port (all interfaces).
+        port: TCP port.
         extra: serve these collectors instead (a beat's :class:`BeatCollector`).
+        bind: the address to listen on (``0.0.0.0``: every interface).
     """
     from prometheus_client import CollectorRegistry
 
@@ -135,7 +136,7 @@ def serve(port: int, *, extra: list[Any] | None = None) -> Server:
         multiprocess.MultiProcessCollector(registry, path=path)  # type: ignore[no-untyped-call]
     else:
         registry = get().registry
-    return Server(port, registry)
+    return Server(port, registry, bind)
 
 
 def process_dead(pid: int) -> None:

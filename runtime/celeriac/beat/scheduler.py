@@ -19,12 +19,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from celeriac import states
+from celeriac import health, states
 from celeriac.backends.base import Outgoing
 from celeriac.beat import records
 from celeriac.beat.lease import DEFAULT_RENEW_S, DEFAULT_TTL_S, Lease
 from celeriac.beat.registry import build_message
 from celeriac.errors import CeleriacError
+from celeriac.health import Progress
 from celeriac.schedules import decide_fire
 
 if TYPE_CHECKING:
@@ -85,6 +86,8 @@ class Beat:
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
         self._bad_specs: set[str] = set()
+        self.progress = Progress()
+        """What the health endpoints read (celeriac.health): loop ticks, lease calls."""
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -111,6 +114,7 @@ class Beat:
 
     def stop(self) -> None:
         """Ask the loop to end (thread- and signal-safe)."""
+        self.progress.stopping = True
         self._stopping.set()
         self._wake.set()
 
@@ -132,11 +136,14 @@ class Beat:
         renew_at = 0.0
         was_leader = False
         while not self._stopping.is_set():
+            self.progress.tick = time.monotonic()
             if time.monotonic() >= renew_at:
                 renew_at = time.monotonic() + self.lease.renew_s
                 try:
                     leader = self.lease.refresh()
+                    self.progress.broker_ok = time.monotonic()
                 except CeleriacError as exc:
+                    self.progress.broker_failed = time.monotonic()
                     logger.warning("beat lease check failed: %s", exc)
                     leader = self.lease.is_leader
                 if leader and not was_leader:
@@ -163,6 +170,20 @@ class Beat:
             if self.lease.is_leader:
                 timeout = min(timeout, next_due - self.clock())
             self._wake.wait(max(0.0, min(timeout, self.max_loop_interval_s)))
+
+    # -- health (celeriac.health: no broker call) ----------------------------------------------
+
+    def live(self) -> tuple[bool, str]:
+        """The loop made progress lately (it wakes at least every lease renewal)."""
+        return self.progress.live(max(health.STALE_S, 10 * self.lease.renew_s))
+
+    def ready(self) -> tuple[bool, str]:
+        """Leading, or standing by, with a working broker connection (the last lease call
+        succeeded, within a few renewals)."""
+        ok, reason = self.progress.ready(max(health.BROKER_STALE_S, 3 * self.lease.renew_s))
+        if not ok:
+            return ok, reason
+        return True, "leading" if self.lease.is_leader else "standing by"
 
     # -- one pass over the registry -------------------------------------------------------------
 

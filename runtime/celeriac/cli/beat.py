@@ -32,9 +32,13 @@ _LEVELS = click.Choice(["debug", "info", "warning", "error", "critical"], case_s
               help="Seconds between lease renewals / take-over attempts.")
 @click.option("--no-sync", is_flag=True, help="Do not write beat_schedule into the registry.")
 @click.option("--metrics-port", type=int, help="Serve Prometheus /metrics (runs fired/missed) on this port.")
+@click.option("--metrics-bind", help="Address of the /metrics server (default beat_metrics_bind: 0.0.0.0).")
+@click.option("--health-port", type=int, help="Serve /livez and /readyz on this port (beat_health_port).")
+@click.option("--health-bind", help="Address of the health server (default beat_health_bind: 0.0.0.0).")
 @click.pass_obj
 def beat(obj: Ctx, app_spec: str | None, loglevel: str, log_json: bool, lease_ttl: float,
-         renew_interval: float, no_sync: bool, metrics_port: int | None) -> None:
+         renew_interval: float, no_sync: bool, metrics_port: int | None, metrics_bind: str | None,
+         health_port: int | None, health_bind: str | None) -> None:
     """Run a beat: fire periodic tasks (several may run; one leads at a time)."""
     from celeriac import logs
     from celeriac.beat.scheduler import Beat
@@ -43,12 +47,24 @@ def beat(obj: Ctx, app_spec: str | None, loglevel: str, log_json: bool, lease_tt
     if app_spec:
         obj.app_spec = app_spec
     server = None
+    probes = None
     try:
+        conf = obj.app.conf
+        if metrics_bind is not None:
+            conf.beat_metrics_bind = metrics_bind
+        if health_port is not None:
+            conf.beat_health_port = health_port
+        if health_bind is not None:
+            conf.beat_health_bind = health_bind
         b = Beat(obj.app, lease_ttl_s=lease_ttl, renew_s=renew_interval, sync_static=not no_sync)
         if metrics_port is not None:
             from celeriac import metrics
 
-            server = metrics.serve(metrics_port, extra=[metrics.BeatCollector(b)])
+            server = metrics.serve(metrics_port, extra=[metrics.BeatCollector(b)], bind=conf.beat_metrics_bind)
+        if conf.beat_health_port is not None:
+            from celeriac.health import HealthServer
+
+            probes = HealthServer(conf.beat_health_port, b.live, b.ready, bind=conf.beat_health_bind)
 
         def on_signal(signum: int, frame: Any) -> None:
             b.stop()
@@ -62,6 +78,8 @@ def beat(obj: Ctx, app_spec: str | None, loglevel: str, log_json: bool, lease_tt
     finally:
         if server is not None:
             server.close()
+        if probes is not None:
+            probes.close()
         obj.app.close()
 
 

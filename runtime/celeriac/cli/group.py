@@ -97,6 +97,9 @@ def _worker_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--shutdown-timeout", type=float, help="Seconds running tasks get after SIGTERM."),
         click.option("--log-json", is_flag=True, help="Log JSON lines."),
         click.option("--metrics-port", type=int, help="Serve Prometheus /metrics on this port."),
+        click.option("--metrics-bind", help="Address of the /metrics server (default worker_metrics_bind: 0.0.0.0)."),
+        click.option("--health-port", type=int, help="Serve /livez and /readyz on this port (worker_health_port)."),
+        click.option("--health-bind", help="Address of the health server (default worker_health_bind: 0.0.0.0)."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -108,7 +111,8 @@ def _worker_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.pass_obj
 def worker(obj: Ctx, app_spec: str | None, concurrency: int | None, pool: str | None, queues: str | None,
            loglevel: str, hostname: str | None, prefetch_multiplier: int | None,
-           shutdown_timeout: float | None, log_json: bool, metrics_port: int | None) -> None:
+           shutdown_timeout: float | None, log_json: bool, metrics_port: int | None, metrics_bind: str | None,
+           health_port: int | None, health_bind: str | None) -> None:
     """Start a worker."""
     from celeriac import logs
     from celeriac.worker.worker import Worker
@@ -116,8 +120,15 @@ def worker(obj: Ctx, app_spec: str | None, concurrency: int | None, pool: str | 
     logs.configure(loglevel, json_format=log_json)
     if app_spec:
         obj.app_spec = app_spec
+    conf = obj.app.conf
     if metrics_port is not None:
-        obj.app.conf.worker_metrics_port = metrics_port
+        conf.worker_metrics_port = metrics_port
+    if metrics_bind is not None:
+        conf.worker_metrics_bind = metrics_bind
+    if health_port is not None:
+        conf.worker_health_port = health_port
+    if health_bind is not None:
+        conf.worker_health_bind = health_bind
     try:
         w = Worker(obj.app, queues=[q.strip() for q in queues.split(",") if q.strip()] if queues else None,
                    pool=pool, concurrency=concurrency, hostname=hostname,

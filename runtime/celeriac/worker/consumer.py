@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from celeriac import states
 from celeriac.backends.base import Delivery, RunningSnapshot, Settlement
 from celeriac.errors import BrokerError, ConnectionLost, TimeLimitExceeded
+from celeriac.health import Progress, SharedProgress
 from celeriac.worker import remote
 from celeriac.worker.execute import Executor, Job, Outcome
 from celeriac.worker.limits import Interrupter, Watched
@@ -127,6 +128,10 @@ class Consumer:
         self._run_written: tuple[str, ...] | None = None  # task ids of the last snapshot written
         self._run_lock = threading.Lock()
         self._run_due = 0.0  # monotonic time a standalone snapshot is due (0: none pending)
+        self.progress = Progress()
+        """What the health endpoints read (celeriac.health): loop ticks, broker calls."""
+        self.health_slot: tuple[SharedProgress, int] | None = None
+        """A prefork child: where it copies ``progress`` for the supervisor's probes."""
         self.monitor = Monitor(self)
 
     # -- called by pools -----------------------------------------------------------------------
@@ -222,8 +227,12 @@ class Consumer:
         unsubmitted: list[Delivery] = []
         backoff = 0.1
         self._loop_thread = threading.get_ident()
+        progress = self.progress
         try:
             while not self.stopping.is_set():
+                progress.tick = time.monotonic()
+                if self.health_slot is not None:
+                    self.health_slot[0].write(self.health_slot[1], progress)
                 with self._slot:
                     free = self._fetch_limit() - self._load
                     if free <= 0:
@@ -232,7 +241,9 @@ class Consumer:
                 try:
                     batch = self.backend.fetch(self.queues, self.name, free, FETCH_BLOCK_S)
                     backoff = 0.1
+                    progress.broker_ok = time.monotonic()
                 except BrokerError as exc:
+                    progress.broker_failed = time.monotonic()
                     if isinstance(exc, ConnectionLost):
                         logger.warning("broker unreachable (%s); retrying in %.1fs", exc, backoff)
                     else:
@@ -255,7 +266,9 @@ class Consumer:
                         if not self._backlog or self.stopping.is_set():
                             break
                         d = self._backlog.popleft()
+                    progress.busy = True  # a solo pool runs the task right here
                     self.pool.submit(d)
+                    progress.busy = False
         finally:
             with self._slot:
                 unsubmitted.extend(self._backlog)
@@ -286,6 +299,7 @@ class Consumer:
         pool go back to the queue at once from a helper thread, even while this thread
         is still busy running a task.
         """
+        self.progress.stopping = True
         if not self.stopping.is_set() and self._giveback is None:
             # Started before ``stopping`` is set, so that the loop's shutdown always finds
             # (and waits for) it.
@@ -463,10 +477,14 @@ class Consumer:
                 self.refresh_running()
                 for hook in self.on_heartbeat:
                     hook(self)
+                self.progress.broker_ok = time.monotonic()
             except ConnectionLost as exc:
+                self.progress.broker_failed = time.monotonic()
                 logger.warning("heartbeat failed: %s", exc)
             except Exception:
                 logger.critical("heartbeat failed", exc_info=True)
+            if self.health_slot is not None:  # the loop's thread may be inside a long task
+                self.health_slot[0].write(self.health_slot[1], self.progress)
             if self._finished.wait(self.heartbeat_s):
                 return
 

@@ -89,6 +89,7 @@ class Monitor:
 
     def start(self) -> None:
         c = self.consumer
+        conf = c.app.conf
         if self.port is not None or c.metrics_dir is not None:
             from celeriac import metrics
 
@@ -97,7 +98,7 @@ class Monitor:
             m.worker_concurrency.labels(c.hostname, c.pool_name).set(c.concurrency)
             if self.port is not None and c.metrics_dir is None:  # a prefork child: the supervisor serves
                 try:
-                    self.server = metrics.serve(self.port)
+                    self.server = metrics.serve(self.port, bind=conf.worker_metrics_bind)
                 except OSError as exc:
                     logger.error("cannot serve metrics on port %s: %s", self.port, exc)
             c.on_settled.append(self.on_settled)

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from celeriac.health import HealthServer, SharedProgress
 from celeriac.worker.consumer import Consumer, Pool
 from celeriac.worker.pools.prefork import PreforkSupervisor
 
@@ -105,9 +106,12 @@ class Worker:
             # bound the drain (a prefork child is bounded by its supervisor).
             threading.Thread(target=consumer.bound_drain, name="celeriac-drain", daemon=True).start()
 
-    def run_consumer(self, name: str | None = None, *, child: bool = False) -> None:
-        """Run one consumer in this process until a signal stops it (``child``: a prefork child)."""
+    def run_consumer(self, name: str | None = None, *, child: bool = False,
+                     health_slot: tuple[SharedProgress, int] | None = None) -> None:
+        """Run one consumer in this process until a signal stops it (``child``: a prefork child,
+        reporting its progress in ``health_slot`` for the supervisor's probes)."""
         self.consumer = Consumer(self.app, self.queues, self._make_pool(), hostname=self.hostname, name=name)
+        self.consumer.health_slot = health_slot
         self.consumer.pool_name, self.consumer.concurrency = self.pool_name, self.concurrency
         if child:
             self.consumer.prefork_child = True
@@ -120,9 +124,18 @@ class Worker:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         self.app.broker.ensure_queues(self.queues)
-        self.consumer.run()
+        server = None
+        port = self.app.conf.worker_health_port
+        if port is not None and not child:
+            progress = self.consumer.progress
+            server = HealthServer(port, progress.live, progress.ready, bind=self.app.conf.worker_health_bind)
+        try:
+            self.consumer.run()
+        finally:
+            if server is not None:
+                server.close()
 
-    def _child_main(self, name: str) -> None:
+    def _child_main(self, name: str, health_slot: tuple[SharedProgress, int] | None = None) -> None:
         self._signals = 0
         # Forked with stop signals blocked (see PreforkSupervisor._spawn): take them over.
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -130,7 +143,7 @@ class Worker:
         signal.signal(signal.SIGQUIT, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT})
         try:
-            self.run_consumer(name, child=True)
+            self.run_consumer(name, child=True, health_slot=health_slot)
         except Exception:
             logger.critical("worker child crashed", exc_info=True)
             sys.exit(1)

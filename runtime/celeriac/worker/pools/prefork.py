@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from celeriac import metrics
 from celeriac.errors import BrokerError
+from celeriac.health import HealthServer, Progress, SharedProgress
 from celeriac.worker.consumer import EXIT_HARD_LIMIT
 from celeriac.worker.remote import SUPERVISOR_DIR_ENV
 
@@ -40,7 +41,8 @@ class PreforkSupervisor:
     """Start and watch ``concurrency`` child processes running ``child_main(name)``."""
 
     def __init__(self, app: Celeriac, queues: Sequence[str], concurrency: int, *, hostname: str,
-                 child_main: Callable[[str], None], shutdown_timeout_s: float) -> None:
+                 child_main: Callable[[str, tuple[SharedProgress, int] | None], None],
+                 shutdown_timeout_s: float) -> None:
         self.app = app
         self.queues = list(queues)
         self.concurrency = max(1, concurrency)
@@ -49,6 +51,10 @@ class PreforkSupervisor:
         self.shutdown_timeout_s = shutdown_timeout_s
         self._ctx = multiprocessing.get_context("fork")
         self._children: dict[int, tuple[BaseProcess, str, float]] = {}
+        self.progress = Progress()
+        self._health_port = app.conf.worker_health_port
+        self._shared = SharedProgress(max(64, 4 * self.concurrency)) if self._health_port is not None else None
+        self._slots: dict[int, int | None] = {}  # child pid -> its SharedProgress slot
         self._stopping = False
         self._forced = False
         self._seq = 0
@@ -57,7 +63,9 @@ class PreforkSupervisor:
     def _spawn(self) -> None:
         self._seq += 1
         name = f"{self.hostname}.{os.getpid()}.c{self._seq}"
-        proc = self._ctx.Process(target=self.child_main, args=(name,), name=f"celeriac-child-{self._seq}",
+        slot = self._shared.claim() if self._shared is not None else None
+        cell = (self._shared, slot) if self._shared is not None and slot is not None else None
+        proc = self._ctx.Process(target=self.child_main, args=(name, cell), name=f"celeriac-child-{self._seq}",
                                  daemon=False)
         # The child inherits this process's signal handlers; a SIGTERM arriving before it
         # installs its own would run the supervisor's handler in the child (which then
@@ -69,8 +77,10 @@ class PreforkSupervisor:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         assert proc.pid is not None
         self._children[proc.pid] = (proc, name, time.monotonic())
+        self._slots[proc.pid] = slot
 
     def _on_signal(self, signum: int, _frame: object) -> None:
+        self.progress.stopping = True
         if self._stopping:
             self._forced = True
             logger.warning("second signal: stopping now, handing running tasks back")
@@ -103,14 +113,47 @@ class PreforkSupervisor:
         signal.signal(signal.SIGQUIT, self._on_signal)
         signal.signal(signal.SIGTTIN, self._on_resize)
         signal.signal(signal.SIGTTOU, self._on_resize)
-        with observability(self.app.conf.worker_metrics_port):
-            return self._run()
+        server = None
+        if self._health_port is not None:
+            server = HealthServer(self._health_port, self.live, self.ready, bind=self.app.conf.worker_health_bind)
+        try:
+            with observability(self.app.conf.worker_metrics_port, self.app.conf.worker_metrics_bind):
+                return self._run()
+        finally:
+            if server is not None:
+                server.close()
+
+    # -- health (celeriac.health): read from the children's shared slots, no broker call ----------
+
+    def live(self) -> tuple[bool, str]:
+        ok, reason = self.progress.live()
+        if not ok or self._shared is None:
+            return ok, reason
+        for slot in self._shared.used():
+            child_ok, child_reason = self._shared.read(slot).live()
+            if not child_ok:
+                return False, f"a child's {child_reason}"
+        return True, "ok"
+
+    def ready(self) -> tuple[bool, str]:
+        if self.progress.stopping:
+            return False, "shutting down"
+        if self._shared is None:
+            return True, "ok"
+        reasons = []
+        for slot in self._shared.used():
+            ok, reason = self._shared.read(slot).ready()
+            if ok:
+                return True, "ok"
+            reasons.append(reason)
+        return False, f"no child consuming ({'; '.join(sorted(set(reasons))) or 'none running'})"
 
     def _run(self) -> int:
         for _ in range(self.concurrency):
             self._spawn()
         deadline: float | None = None
         while self._children:
+            self.progress.tick = time.monotonic()
             if not self._stopping:
                 self._resize()
             if self._stopping and deadline is None:
@@ -125,6 +168,8 @@ class PreforkSupervisor:
                 if proc.exitcode is None:
                     continue
                 del self._children[pid]
+                if self._shared is not None:
+                    self._shared.release(self._slots.pop(pid, None))
                 self._retiring.discard(pid)
                 metrics.process_dead(pid)
                 clean = proc.exitcode == 0
@@ -157,7 +202,7 @@ class PreforkSupervisor:
 
 
 @contextlib.contextmanager
-def observability(port: int | None) -> Iterator[None]:
+def observability(port: int | None, bind: str = "0.0.0.0") -> Iterator[None]:
     """A directory shared with the children (control claims; multiprocess metrics when
     ``port`` is set, served from here), removed at exit."""
     path = tempfile.mkdtemp(prefix="celeriac-worker-")
@@ -168,7 +213,7 @@ def observability(port: int | None) -> Iterator[None]:
         os.makedirs(os.path.join(path, "metrics"))
         os.environ[metrics.MULTIPROC_ENV] = os.path.join(path, "metrics")
         try:
-            server = metrics.serve(port)
+            server = metrics.serve(port, bind=bind)
         except OSError as exc:
             logger.error("cannot serve metrics on port %s: %s", port, exc)
     try:
