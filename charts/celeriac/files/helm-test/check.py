@@ -30,7 +30,10 @@ def fail(message: str) -> None:
 def through_operator(queue: str, token: str) -> None:
     from kubernetes import client, config
 
-    config.load_incluster_config()
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:  # outside a pod (the chart's own tests): KUBECONFIG
+        config.load_kube_config()
     namespace = os.environ["POD_NAMESPACE"]
     api = client.CustomObjectsApi()
     body = {
