@@ -186,6 +186,34 @@ class KubeAPI:
         except ValueError:
             return status, raw.decode("utf-8", "replace"), hdrs
 
+    def watch(self, path: str, count: int, timeout: float = 5.0,
+              then: Callable[[], Any] | None = None) -> list[Obj]:
+        """Open a watch (``path`` with its query), call ``then()`` once it is open, and
+        return the first ``count`` events (fewer if the stream ends or times out)."""
+        import http.client
+
+        conn = http.client.HTTPConnection(self.host, self._port, timeout=timeout)
+        events: list[Obj] = []
+        try:
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            if resp.status != 200:
+                raise ApiError(resp.status, "WatchFailed", resp.read().decode())
+            if then is not None:
+                then()
+            while len(events) < count:
+                try:
+                    line = resp.readline()
+                except TimeoutError:
+                    break
+                if not line:
+                    break
+                if line.strip():
+                    events.append(json.loads(line))
+        finally:
+            conn.close()
+        return events
+
     # ---- running on the loop -------------------------------------------------------
 
     def call(self, fn: Callable[[], T], timeout: float = 30) -> T:

@@ -10,8 +10,9 @@ draft 4), then ``x-kubernetes-validations`` run with ``self`` (and ``oldSelf`` f
 transition rules on updates). Errors name the field: ``spec.priority: Invalid value: 12:
 spec.priority in body should be less than or equal to 9``.
 
-Not done: validation ratcheting (1.30+ lets an update keep an unchanged invalid value),
-CEL cost limits, the Kubernetes CEL library beyond what cel-python has (``quantity``,
+Validation ratcheting is done for CEL rules only (an unchanged subtree is not evaluated
+again); an unchanged value that fails the OpenAPI schema is still refused. Not done: CEL
+cost limits, the Kubernetes CEL library beyond what cel-python has (``quantity``,
 ``url``, ``ip``...), conversion webhooks between versions.
 """
 
@@ -409,7 +410,11 @@ def _cel_view(value: Any) -> Any:
 
 def cel_validate(node: Obj, value: Any, old: Any, has_old: bool, parts: list[Any]) -> list[FieldError]:
     """Every rule in the tree that has a value, with ``oldSelf`` correlated by field name
-    (and by key for ``x-kubernetes-list-type: map`` lists)."""
+    (and by key for ``x-kubernetes-list-type: map`` lists). A subtree an update leaves
+    unchanged is not evaluated again (validation ratcheting, GA in Kubernetes 1.33): so a
+    status write does not re-run the spec's rules."""
+    if has_old and value == old:
+        return []
     out = _cel_errors(node, value, old, has_old, parts)
     if isinstance(value, dict):
         props: dict[str, Obj] = node.get("properties") or {}
@@ -437,6 +442,25 @@ def cel_validate(node: Obj, value: Any, old: Any, has_old: bool, parts: list[Any
 
 # ---- admission of custom resources --------------------------------------------------
 
+_BODY_SCHEMAS: dict[int, tuple[Obj, Obj]] = {}
+
+
+def _body_schema(root: Obj) -> Obj:
+    """The root schema without apiVersion/kind/metadata (ObjectMeta is checked apart),
+    made once per schema."""
+    hit = _BODY_SCHEMAS.get(id(root))
+    if hit is not None and hit[0] is root:
+        return hit[1]
+    skip = ("apiVersion", "kind", "metadata")
+    node = {k: v for k, v in root.items() if k not in ("properties", "required")}
+    node["properties"] = {k: v for k, v in (root.get("properties") or {}).items() if k not in skip}
+    required = [r for r in root.get("required") or [] if r not in skip]
+    if required:
+        node["required"] = required
+    _BODY_SCHEMAS[id(root)] = (root, node)
+    return node
+
+
 def admit(rt: ResourceType, obj: Obj, old: Obj | None, field_validation: str) -> tuple[Obj, list[str]]:
     """Prune, default, validate one custom resource; returns it and the warnings."""
     assert rt.schema is not None
@@ -454,14 +478,7 @@ def admit(rt: ResourceType, obj: Obj, old: Obj | None, field_validation: str) ->
         warnings = [f'unknown field "{u}"' for u in unknown]
     default(root, obj)
     body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
-    node = {k: v for k, v in root.items() if k != "properties"}
-    node["properties"] = {k: v for k, v in (root.get("properties") or {}).items()
-                          if k not in ("apiVersion", "kind", "metadata")}
-    node.pop("required", None)
-    required = [r for r in root.get("required") or [] if r not in ("apiVersion", "kind", "metadata")]
-    if required:
-        node["required"] = required
-    errs = _schema_errors(node, body, [])
+    errs = _schema_errors(_body_schema(root), body, [])
     if not errs:
         errs = cel_validate(root, obj, old, old is not None, [])
     if errs:

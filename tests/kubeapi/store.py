@@ -214,7 +214,8 @@ class Store:
             if w.key == key:
                 for out in self._translate(w, ev):
                     w.queue.put_nowait(out)
-        self.changed.set()
+        if _wakes_controllers(type_, obj, old):
+            self.changed.set()
 
     def close_watches(self) -> None:
         for w in self.watchers:
@@ -679,6 +680,16 @@ class Store:
         stored = self._bucket(rt)[self._key(rt, namespace, name)]
         result = self._update(rt, stored, new, None, opts, require_rv=False)
         return _scale_of(rt, result)
+
+
+def _wakes_controllers(type_: str, obj: Obj, old: Obj | None) -> bool:
+    """Whether a change can give the garbage collector or the namespace controller work:
+    something went or started going, or owner references changed (most writes do not)."""
+    meta, old_meta = obj.get("metadata") or {}, (old or {}).get("metadata") or {}
+    if type_ == "DELETED" or meta.get("deletionTimestamp"):
+        return True
+    return bool(meta.get("ownerReferences") != old_meta.get("ownerReferences")
+                or meta.get("finalizers") != old_meta.get("finalizers"))
 
 
 def _spec_part(obj: Obj) -> Obj:

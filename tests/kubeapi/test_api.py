@@ -352,3 +352,29 @@ def test_requests_are_recorded_by_kmock(kube_api: KubeAPI) -> None:
     assert last.method == "GET" and last.params == {"x": "1"} and last.name == "c1"
     assert kube_api.requests[-2].data["metadata"]["name"] == "c1"
     assert time.monotonic() > 0
+
+
+def test_kmock_reactions_still_inject_faults_ahead_of_the_emulation(kube_api: KubeAPI) -> None:
+    import kmock
+
+    assert kube_api.handler is not None
+    kube_api.create(cm("x"))
+    kube_api.handler["get", kmock.resource("", "v1", "configmaps")][:2] << 503
+    codes = [kube_api.request("GET", CM + "/x")[0] for _ in range(3)]
+    assert codes == [503, 503, 200]
+
+
+def test_events_in_both_groups(kube_api: KubeAPI) -> None:
+    target = kube_api.create(cm("x"))
+    ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "x", "namespace": "default",
+           "uid": target["metadata"]["uid"]}
+    kube_api.create({"apiVersion": "v1", "kind": "Event", "metadata": {"generateName": "x."},
+                     "involvedObject": ref, "reason": "Seen", "message": "core", "type": "Normal"},
+                    namespace="default")
+    new = kube_api.create({"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "x.2"},
+                           "regarding": ref, "reason": "Seen", "note": "new API", "type": "Normal",
+                           "action": "Look", "reportingController": "tests", "reportingInstance": "t1",
+                           "eventTime": "2026-01-01T00:00:00.000000Z"}, namespace="default")
+    assert new["note"] == "new API"
+    (event,) = kube_api.events(target)
+    assert event["metadata"]["name"].startswith("x.") and event["message"] == "core"
