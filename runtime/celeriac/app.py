@@ -24,7 +24,7 @@ from celeriac import config as _config
 from celeriac import current as _current
 from celeriac import serialization
 from celeriac.backends import create as create_backend
-from celeriac.backends.base import Backend, Outgoing, QueueStats, Settlement, WorkerInfo
+from celeriac.backends.base import Backend, Outgoing, QueueStats, WorkerInfo
 from celeriac.beat.registry import Schedules
 from celeriac.canvas.builtins import register_builtins
 from celeriac.control import Control
@@ -472,21 +472,17 @@ class Celeriac:
 
         After the last retry, raises :class:`ConnectionLost` naming the policy."""
         window = self.conf.task_dedup_window if once else 0.0
-        publish_once = getattr(self.broker, "publish_once", None) if window > 0 else None
+        broker = self.broker
 
         def write() -> None:
-            if publish_once is not None:
-                publish_once(messages, window)
+            if window > 0:
+                broker.publish_once(messages, window)
             elif self.conf.task_send_sent_event and self.conf.worker_send_task_events:
                 # task-sent events go in the same round trip as the messages
-                sent = [task_sent(m.task_id, m.task, m.queue, m.eta) for m in messages]
-                with_events = getattr(self.broker, "publish_with_events", None)
-                if with_events is not None:
-                    with_events(messages, sent)
-                else:
-                    self.broker.settle([Settlement(None, publish=list(messages), events=sent)])
+                broker.publish_with_events(messages, [task_sent(m.task_id, m.task, m.queue, m.eta)
+                                                      for m in messages])
             else:
-                self.broker.publish(messages)
+                broker.publish(messages)
 
         self._with_publish_retries(len(messages), write)
 

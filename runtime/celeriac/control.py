@@ -20,8 +20,6 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from celeriac.errors import BrokerError
-
 if TYPE_CHECKING:
     from celeriac.app import Celeriac
 
@@ -37,24 +35,18 @@ def broadcast(app: Celeriac, command: str, arguments: dict[str, Any] | None = No
         (empty when ``reply`` is False).
 
     Raises:
-        BrokerError: the transport has no control channel.
+        ConnectionLost: the broker cannot be reached.
     """
     broker = app.broker
-    publish = getattr(broker, "control_publish", None)
-    if publish is None:
-        raise BrokerError(f"the {app.broker_url.split(':', 1)[0]}:// transport has no control channel")
     request_id = uuid.uuid4().hex
     message: dict[str, Any] = {"command": command, "arguments": dict(arguments or {}), "id": request_id,
                                "destination": list(destination) if destination else None,
                                "reply_to": request_id if reply else None}
-    listeners = int(publish(message))
+    listeners = broker.control_publish(message)
     if not reply:
         return []
-    replies = getattr(broker, "control_replies", None)
-    if replies is None:
-        raise BrokerError(f"the {app.broker_url.split(':', 1)[0]}:// transport cannot carry control replies")
-    got: list[dict[str, Any]] = replies(request_id, listeners if listeners > 0 else None,
-                                        timeout if listeners > 0 else 0.0)
+    got = broker.control_replies(request_id, listeners if listeners > 0 else None,
+                                 timeout if listeners > 0 else 0.0)
     return [r for r in got if not r.get("skipped")]
 
 
@@ -124,12 +116,8 @@ class Control:
         self.app.broker.revoke(ids, self.app.conf.result_expires)
         # Workers that already fetched the task learn it at once (and stop it if running,
         # with ``terminate``) from the control channel; see docs/protocol.md.
-        publish = getattr(self.app.broker, "control_publish", None)
-        if publish is not None:
-            publish({"command": "revoke", "task_ids": ids, "terminate": bool(terminate), "signal": signal})
-        elif terminate:
-            raise NotImplementedError(f"revoke(terminate=True) needs a control channel, which the "
-                                      f"{self.app.broker_url.split(':', 1)[0]}:// transport does not have")
+        self.app.broker.control_publish({"command": "revoke", "task_ids": ids, "terminate": bool(terminate),
+                                         "signal": signal})
 
     def inspect(self, destination: Sequence[str] | None = None, timeout: float = 1.0) -> Inspect:
         return Inspect(self.app, destination=destination, timeout=timeout)

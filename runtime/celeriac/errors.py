@@ -27,10 +27,6 @@ class ConnectionLost(BrokerError):
     """The broker is unreachable (after the retries the caller asked for)."""
 
 
-class LeaseLost(BrokerError):
-    """A message this worker held was reclaimed by another worker."""
-
-
 class DecodeError(CeleriacError):
     """A message or result could not be decoded."""
 
@@ -92,10 +88,6 @@ class Terminated(TaskInterrupted):
 
 class HardTimeLimit(TaskInterrupted):
     """The hard time limit passed: recorded as FAILURE with :class:`TimeLimitExceeded`."""
-
-
-class WorkerLostError(CeleriacError):
-    """The process running the task died."""
 
 
 class ChordError(CeleriacError):

@@ -37,7 +37,6 @@ class BufferedProducer:
         self._cond = threading.Condition()
         self._sent = 0  # messages confirmed or given up on
         self._queued = 0  # messages ever queued
-        self._failed = 0
         self._closed = False
         self._pid = os.getpid()
         self._thread = threading.Thread(target=self._run, name="celeriac-producer", daemon=True)
@@ -94,11 +93,9 @@ class BufferedProducer:
             except BrokerError as exc:
                 # The retry policy is exhausted: the caller has long returned, so this is
                 # where the loss is made visible.
-                self._failed += len(batch)
                 logger.critical("lost %d buffered message(s) after the publish retries (%s); task ids: %s",
                                 len(batch), exc, ", ".join(m.task_id for m in batch[:20]))
             except Exception:
-                self._failed += len(batch)
                 logger.critical("producer thread failed; %d message(s) lost", len(batch), exc_info=True)
             with self._cond:
                 self._sent += len(batch)

@@ -1,16 +1,24 @@
-"""The transport contract: what a broker and a result store must do, as plain types.
+"""The transport contract: the values that cross it, and one Protocol per role.
 
-The worker, the producer API and the CLI speak only this interface; everything
-transport-specific (Redis commands, SQL) lives behind it. One class per transport
-implements it whole, so that a transport can settle a finished task (ack + result +
-follow-up messages + events) in one atomic round trip.
+The worker, the producer API, the beat and the CLI speak only this interface; everything
+transport-specific (Redis commands, SQL) lives behind it. The contract is split by role:
+:class:`Broker` (messages in and out), :class:`ResultStore` (results and canvas state),
+:class:`DeadLetters`, :class:`ControlChannel` (broadcast commands, replies, revocations),
+:class:`WorkerRegistry`, :class:`EventLog` and :class:`ScheduleStore` (beat registry and
+leader lease). :class:`Backend` is all of them: every transport (``redis``, ``sqlite``,
+``memory``) implements every role, in one class (so it can settle a finished task, ack +
+result + follow-up messages + events, in one atomic round trip); mypy checks
+``backends.create`` against it and the conformance suite checks each role on each
+transport. Callers call the methods declared here, and never probe for others (no
+``getattr``).
+What this module must not do: import a transport or anything above ``celeriac.errors``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 #: Priority steps: a queue has one stream per step, read from the most urgent (9) down.
 PRIORITY_STEPS = (9, 6, 3, 0)
@@ -241,14 +249,30 @@ class DeadLetter:
     """How earlier deliveries ended ("<epoch ms> <holder or 'lease expired'>"), oldest first."""
 
 
-class Backend(Protocol):
-    """Broker and result store of one transport."""
+@runtime_checkable
+class Broker(Protocol):
+    """Messages in and out: publish, fetch, settle, leases, delays, depth."""
 
     url: str
 
     # -- producing -------------------------------------------------------------------------
     def publish(self, messages: Sequence[Outgoing]) -> None:
         """Publish messages (immediate or delayed) in as few round trips as possible."""
+
+    def publish_with_events(self, messages: Sequence[Outgoing], events: Sequence[dict[str, Any]]) -> None:
+        """``publish`` with events (``task-sent``) appended in the same round trip."""
+
+    def publish_once(self, messages: Sequence[Outgoing], window_s: float) -> None:
+        """Publish each message unless its task id was published this way within
+        ``window_s`` seconds and has not reached a ready state since (``task_dedup_window``)."""
+
+    def enqueue_once(self, messages: Sequence[Outgoing], events: Sequence[dict[str, Any]],
+                     keep_s: float | None) -> list[bool]:
+        """Atomically publish each message whose task id has no enqueue-once marker, result
+        record or publish-once guard, marking it; ``events[i]`` (a ``task-sent``) is appended
+        with ``messages[i]``. The marker lasts ``keep_s`` (+ the message's delay) from now,
+        then ``2 x result_expires`` from the task's ready result (None/0: kept). Returns,
+        per message, whether it was enqueued (docs/guarantees.md, "Enqueue once")."""
 
     # -- consuming -------------------------------------------------------------------------
     def ensure_queues(self, queues: Iterable[str]) -> None:
@@ -277,23 +301,42 @@ class Backend(Protocol):
     def next_delayed_due(self, queues: Sequence[str]) -> float | None:
         """Epoch seconds of the earliest delayed message of these queues."""
 
-    # -- results ---------------------------------------------------------------------------
+    # -- depth -----------------------------------------------------------------------------
+    def queue_stats(self, queue: str) -> QueueStats:
+        """``queue_stats_many([queue])[queue]``."""
+
+    def queue_stats_many(self, queues: Sequence[str]) -> dict[str, QueueStats]:
+        """Depth figures of each queue in one round trip, from the broker alone."""
+
+    def known_queues(self) -> list[str]:
+        """Every queue that ever held a message (or was ensured) on this broker."""
+
+    def purge(self, queue: str) -> int:
+        """Drop every ready and delayed message of ``queue``; returns how many."""
+
+
+@runtime_checkable
+class ResultStore(Protocol):
+    """Task results, and the canvas's state kept beside them (chords, saved groups)."""
+
     def store_result(self, record: ResultRecord) -> None:
         """Write a state outside of a settlement (STARTED, PROGRESS...)."""
 
     def get_result(self, task_id: str) -> ResultRecord | None:
-        ...
+        """The record of one task, or None."""
 
     def get_results(self, task_ids: Sequence[str]) -> list[ResultRecord | None]:
-        ...
+        """The records of these tasks, in order, in one round trip."""
 
     def wait_result(self, task_id: str, timeout_s: float | None) -> ResultRecord | None:
         """Block until the task reaches a ready state (woken, not polled) or time runs out."""
 
     def forget(self, task_id: str) -> None:
-        ...
+        """Drop a task's record."""
 
-    # -- canvas ------------------------------------------------------------------------------
+    def lookup(self, task_ids: Sequence[str]) -> list[TaskTrace]:
+        """Record and enqueue-once marker of each id, in order, in one round trip."""
+
     def get_chord(self, group_id: str) -> ChordState:
         """The results (and first failure) joined so far by a chord's header tasks."""
 
@@ -302,32 +345,87 @@ class Backend(Protocol):
         after ``result_expires``."""
 
     def get_group(self, group_id: str) -> bytes | None:
-        ...
+        """A saved group description, or None."""
 
     def forget_group(self, group_id: str) -> None:
-        ...
+        """Drop a saved group description."""
 
-    # -- revocation, dead letters, stats ------------------------------------------------------
-    def revoke(self, task_ids: Sequence[str], expires_s: float | None) -> None:
-        ...
 
-    def revoked(self, task_ids: Sequence[str]) -> list[bool]:
-        ...
-
-    def queue_stats(self, queue: str) -> QueueStats:
-        """``queue_stats_many([queue])[queue]``."""
-
-    def known_queues(self) -> list[str]:
-        ...
-
-    def purge(self, queue: str) -> int:
-        """Drop every ready and delayed message of ``queue``; returns how many."""
+@runtime_checkable
+class DeadLetters(Protocol):
+    """The dead-letter stream of each queue (``celeriac dlq``)."""
 
     def dead_letters(self, queue: str | None, limit: int) -> list[DeadLetter]:
-        ...
+        """Up to ``limit`` dead letters of ``queue`` (None: every queue), oldest first."""
+
+    def dead_letter_requeue(self, queue: str, message_ids: Sequence[str] | None = None) -> int:
+        """Put dead letters (all, or these entry ids) back on their queue; returns how many."""
+
+    def dead_letter_purge(self, queue: str, message_ids: Sequence[str] | None = None) -> int:
+        """Drop dead letters (all, or these entry ids); returns how many."""
+
+
+@runtime_checkable
+class ControlSubscription(Protocol):
+    """One worker process's subscription to its broker's control channel."""
+
+    def get(self, timeout_s: float) -> dict[str, Any] | None:
+        """The next command, or None after ``timeout_s``."""
+
+    def close(self) -> None:
+        """Stop listening (best effort)."""
+
+
+@runtime_checkable
+class ControlChannel(Protocol):
+    """Commands broadcast to the workers of this broker (and only those: the channel is
+    scoped to the broker URL, database and key prefix), their replies, revocations."""
+
+    def control_publish(self, message: dict[str, Any]) -> int:
+        """Broadcast a command (JSON) to every subscriber; returns how many listen."""
+
+    def control_subscribe(self) -> ControlSubscription:
+        """A subscription to the commands published from now on."""
+
+    def control_reply(self, request_id: str, reply: dict[str, Any]) -> None:
+        """Answer the request ``request_id``."""
+
+    def control_replies(self, request_id: str, expected: int | None, timeout_s: float) -> list[dict[str, Any]]:
+        """The replies to ``request_id``: until ``expected`` came in or ``timeout_s`` passed."""
+
+    def revoke(self, task_ids: Sequence[str], expires_s: float | None) -> None:
+        """Mark task ids revoked (for ``expires_s`` seconds): they never start."""
+
+    def revoked(self, task_ids: Sequence[str]) -> list[bool]:
+        """Whether each task id is revoked."""
+
+
+@runtime_checkable
+class WorkerRegistry(Protocol):
+    """Which worker processes are alive, and the one that collects the queue gauges."""
+
+    def worker_register(self, name: str, info: dict[str, Any], ttl_s: float) -> None:
+        """Register (or refresh) a worker process for ``ttl_s`` seconds."""
+
+    def worker_unregister(self, name: str) -> None:
+        """Remove a worker process at once (it stopped)."""
+
+    def workers(self) -> list[dict[str, Any]]:
+        """Every registered, unexpired worker process, as registered (``info`` dicts)."""
+
+    def live_workers(self) -> list[WorkerInfo]:
+        """Registered, unexpired worker processes with their newest running snapshot."""
+
+    def collector_lease(self, holder: str, ttl_s: float) -> bool:
+        """Take or keep the lease of the process that publishes the queue gauges."""
+
+
+@runtime_checkable
+class EventLog(Protocol):
+    """The event stream (docs/protocol.md, "Events")."""
 
     def emit(self, events: Sequence[dict[str, Any]]) -> None:
-        ...
+        """Append events."""
 
     def read_events(self, after_id: str = "0", count: int = 1000,
                     block_s: float = 0.0) -> list[tuple[str, dict[str, Any]]]:
@@ -335,28 +433,17 @@ class Backend(Protocol):
         first, as ``(id, event)`` pairs; waits up to ``block_s`` when none is there yet.
         Ids are opaque strings that grow (docs/protocol.md, "Events")."""
 
+    def recent_events(self, count: int) -> list[tuple[str, dict[str, Any]]]:
+        """About the ``count`` newest events, oldest first (one read; ``celeriac status``)."""
+
     def last_event_id(self) -> str:
         """The id of the newest event (a resume point for :meth:`read_events`)."""
 
-    # -- what operators and autoscalers read (docs/observability.md) -------------------------
-    def enqueue_once(self, messages: Sequence[Outgoing], events: Sequence[dict[str, Any]],
-                     keep_s: float | None) -> list[bool]:
-        """Atomically publish each message whose task id has no enqueue-once marker, result
-        record or publish-once guard, marking it; ``events[i]`` (a ``task-sent``) is appended
-        with ``messages[i]``. The marker lasts ``keep_s`` (+ the message's delay) from now,
-        then ``2 x result_expires`` from the task's ready result (None/0: kept). Returns,
-        per message, whether it was enqueued (docs/guarantees.md, "Enqueue once")."""
 
-    def lookup(self, task_ids: Sequence[str]) -> list[TaskTrace]:
-        """Record and enqueue-once marker of each id, in order, in one round trip."""
+@runtime_checkable
+class ScheduleStore(Protocol):
+    """The beat's schedule registry, leader lease and fenced fire (docs/protocol.md)."""
 
-    def queue_stats_many(self, queues: Sequence[str]) -> dict[str, QueueStats]:
-        """Depth figures of each queue in one round trip, from the broker alone."""
-
-    def live_workers(self) -> list[WorkerInfo]:
-        """Registered, unexpired worker processes with their newest running snapshot."""
-
-    # -- beat: schedule registry, leader lease, fenced fire (see docs/protocol.md) -------------
     def schedule_put(self, name: str, spec: str) -> None:
         """Create or replace entry ``name``'s spec (JSON text) and notify waiting beats."""
 
@@ -395,8 +482,16 @@ class Backend(Protocol):
     def beat_release(self, holder: str, token: int) -> None:
         """Drop the lease if ``(holder, token)`` holds it."""
 
-    def beat_holder(self) -> str | None:
-        """The current lease value ``"<token> <holder>"`` (None: no leader)."""
+
+#: Every role (the conformance suite checks each on every transport).
+ROLES: tuple[type, ...] = (Broker, ResultStore, DeadLetters, ControlChannel, WorkerRegistry, EventLog,
+                           ScheduleStore)
+
+
+@runtime_checkable
+class Backend(Broker, ResultStore, DeadLetters, ControlChannel, WorkerRegistry, EventLog, ScheduleStore,
+              Protocol):
+    """Every role of one transport: what ``backends.create`` returns."""
 
     def close(self) -> None:
-        ...
+        """Release connections; the backend cannot be used afterwards."""

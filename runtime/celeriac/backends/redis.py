@@ -131,12 +131,6 @@ def worker_key(name: str) -> str:
     return f"{PREFIX}:worker:{name}"
 
 
-def delayed_member(message: Outgoing) -> bytes:
-    step = priority_step(message.priority)
-    head = f"{step}\n{message.task_id}\n{message.content_type}\n".encode()
-    return head + message.body
-
-
 def fetch_keys(queues: Sequence[str]) -> list[str]:
     """KEYS for ``fetch.lua``: revoked, delayed per queue, then streams step-major."""
     keys = [REVOKED_KEY]
@@ -714,6 +708,10 @@ class RedisBackend:
         """The id of the newest event ("0-0" when none): start a tail from here."""
         return self._observe.last_event_id()
 
+    def recent_events(self, count: int) -> list[tuple[str, dict[str, Any]]]:
+        """About the ``count`` newest events, oldest first (one XREVRANGE)."""
+        return self._observe.recent_events(count)
+
     def worker_register(self, name: str, info: dict[str, Any], ttl_s: float) -> None:
         """Record a live worker process (``celeriac:worker:{name}``), expiring after ``ttl_s``."""
         self._observe.worker_register(name, info, ttl_s)
@@ -764,9 +762,6 @@ class RedisBackend:
 
     def beat_release(self, holder: str, token: int) -> None:
         self._beat.release(holder, token)
-
-    def beat_holder(self) -> str | None:
-        return self._beat.holder()
 
     def close(self) -> None:
         self.client.close()

@@ -85,6 +85,11 @@ class RedisObserve:
             out.extend((eid.decode(), e) for eid, f in items for e in expand_entry(f))
         return out
 
+    def recent_events(self, count: int) -> list[tuple[str, dict[str, Any]]]:
+        with self._translated("reading events"):
+            items = self.client.xrevrange(EVENTS_KEY, count=count)
+        return [(eid.decode(), e) for eid, f in reversed(items) for e in expand_entry(f)]
+
     def last_event_id(self) -> str:
         with self._translated("reading events"):
             items = self.client.xrevrange(EVENTS_KEY, count=1)

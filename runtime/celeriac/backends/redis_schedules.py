@@ -127,11 +127,6 @@ class RedisSchedules:
         with self._translated("releasing the beat lease"):
             self._scripts["beat_renew"](keys=[LEASE_KEY], args=[lease_value(holder, token), 0])
 
-    def holder(self) -> str | None:
-        with self._translated("reading the beat lease"):
-            value = self.client.get(LEASE_KEY)
-        return value.decode() if value is not None else None
-
     # -- fenced commit -------------------------------------------------------------------------
 
     def commit(

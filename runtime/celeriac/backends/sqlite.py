@@ -151,6 +151,17 @@ class SQLiteBackend(SQLiteAdmin, SQLiteCanvas, SQLiteOps, SQLiteObserve, SQLiteI
         with _translated("publishing"), self.db.write() as conn:
             self._publish_in(conn, messages, time.time())
 
+    def publish_with_events(self, messages: Sequence[Outgoing], events: Sequence[dict[str, Any]]) -> None:
+        """Publish and append events (``task-sent``) in one transaction."""
+        if not messages and not events:
+            return
+        now = time.time()
+        with _translated("publishing"), self.db.write() as conn:
+            if messages:
+                self._publish_in(conn, messages, now)
+            if events:
+                self._events_in(conn, events, now)
+
     # -- consuming ---------------------------------------------------------------------------
 
     def ensure_queues(self, queues: Iterable[str]) -> None:

@@ -87,6 +87,12 @@ class SQLiteObserve:
 
             return (self._block(probe, block_s) if block_s > 0 else probe()) or []
 
+    def recent_events(self, count: int) -> list[tuple[str, dict[str, Any]]]:
+        """The ``count`` newest events, oldest first."""
+        with translated("reading events"), self.db.read() as conn:
+            rows = conn.execute("SELECT id, data FROM events ORDER BY id DESC LIMIT ?", (count,)).fetchall()
+        return [(str(i), json.loads(d)) for i, d in reversed(rows)]
+
     def last_event_id(self) -> str:
         with translated("reading events"), self.db.read() as conn:
             return str(conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0])

@@ -145,9 +145,3 @@ class SQLiteSchedules:
     def beat_release(self, holder: str, token: int) -> None:
         with self._beat_write("releasing the beat lease") as conn:
             conn.execute("DELETE FROM beat_meta WHERE key = 'lease' AND value = ?", (f"{token} {holder}",))
-
-    def beat_holder(self) -> str | None:
-        with self._beat_write("reading the beat lease") as conn:
-            row = conn.execute("SELECT value FROM beat_meta WHERE key = 'lease' AND expires > ?",
-                               (time.time(),)).fetchone()
-        return str(row[0]) if row else None

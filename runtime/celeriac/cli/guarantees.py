@@ -1,8 +1,7 @@
 """``celeriac revoke`` and ``celeriac dlq list|requeue|purge``: revocation and dead letters.
 
 Registered on the main command group by ``cli/group.py``. Speaks only the app's transport API
-(optional capabilities such as ``dead_letter_requeue`` are looked up and reported by
-name when a transport lacks them); no Redis here.
+(the ``DeadLetters`` role of ``celeriac.backends.base``); no Redis here.
 """
 
 from __future__ import annotations
@@ -10,11 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
-from celeriac.cli.errors import fail, handle_errors
+from celeriac.cli.errors import handle_errors
 
 if TYPE_CHECKING:
     from celeriac.cli.group import Ctx
@@ -41,14 +40,6 @@ def revoke(obj: Ctx, task_ids: tuple[str, ...], terminate: bool, signal_name: st
 @click.group()
 def dlq() -> None:
     """The dead-letter stream of each queue: list, requeue, purge."""
-
-
-def _capability(obj: Ctx, name: str) -> Any:
-    fn = getattr(obj.app.broker, name, None)
-    if fn is None:
-        scheme = obj.app.broker_url.split(":", 1)[0]
-        fail(f"the {scheme}:// transport cannot {name.replace('dead_letter_', '')} dead letters")
-    return fn
 
 
 def _queues(obj: Ctx, queue: str | None) -> list[str]:
@@ -91,7 +82,7 @@ def dlq_list(obj: Ctx, queue: str | None, limit: int, as_json: bool) -> None:
 @handle_errors
 def dlq_requeue(obj: Ctx, queue: str | None, message_ids: tuple[str, ...]) -> None:
     """Put dead letters back on their queue (all, or the given entry ids) with a fresh count."""
-    requeue = _capability(obj, "dead_letter_requeue")
+    requeue = obj.app.broker.dead_letter_requeue
     for q in _queues(obj, queue):
         n = requeue(q, list(message_ids) or None)
         if n:
@@ -106,7 +97,7 @@ def dlq_requeue(obj: Ctx, queue: str | None, message_ids: tuple[str, ...]) -> No
 @handle_errors
 def dlq_purge(obj: Ctx, queue: str | None, force: bool, message_ids: tuple[str, ...]) -> None:
     """Drop dead letters (all, or the given entry ids)."""
-    purge = _capability(obj, "dead_letter_purge")
+    purge = obj.app.broker.dead_letter_purge
     names = _queues(obj, queue)
     if not force and sys.stdin.isatty():
         click.confirm(f"Drop dead letters of {', '.join(names)}?", abort=True)

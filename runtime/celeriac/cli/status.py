@@ -1,8 +1,7 @@
 """``celeriac status``: one screen a person reads at a glance, and a progress helper for
 long CLI operations (purge, dead-letter requeue).
 
-Workers come from the worker registry (``Backend.workers``; transports without one: the
-recent heartbeat events), queues from ``queue_stats``, throughput from the recent
+Workers come from the worker registry (``WorkerRegistry.workers``), queues from ``queue_stats``, throughput from the recent
 ``task-succeeded``/``task-failed`` events. What it must not do: write to the broker.
 """
 
@@ -26,39 +25,21 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 THROUGHPUT_WINDOW_S = 60.0  #: tasks per second are averaged over this many seconds of events
-EVENTS_SCANNED = 5000  #: newest events read for throughput (and workers, without a registry)
+EVENTS_SCANNED = 5000  #: newest events read for throughput
 
 
 def _recent_events(app: Celeriac, limit: int) -> list[dict[str, Any]]:
-    """About the ``limit`` newest events (fast on Redis: one XREVRANGE)."""
-    backend = app.broker
-    client = getattr(backend, "client", None)
-    if client is not None and hasattr(backend, "last_event_id"):
-        from celeriac.backends.redis_observe import EVENTS_KEY, expand_entry
-
-        try:
-            items = client.xrevrange(EVENTS_KEY, count=limit)
-        except Exception:
-            return []
-        return [ev.normalize(e) for _eid, f in reversed(items) for e in expand_entry(f)]
-    return [e for _i, e in ev.dump(backend)][-limit:]
+    """About the ``limit`` newest events (one read: an XREVRANGE on Redis)."""
+    try:
+        items = app.broker.recent_events(limit)
+    except CeleriacError:
+        return []
+    return [ev.normalize(e) for _eid, e in items]
 
 
-def workers_of(app: Celeriac, recent: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def workers_of(app: Celeriac) -> list[dict[str, Any]]:
     """One row per worker host name (prefork children summed)."""
-    listing = getattr(app.broker, "workers", None)
-    procs: list[dict[str, Any]]
-    if listing is not None:
-        procs = listing()
-    else:  # the newest heartbeat of every process seen recently
-        last: dict[str, dict[str, Any]] = {}
-        for e in recent:
-            if e.get("type") in ("worker-online", "worker-heartbeat"):
-                last[str(e.get("consumer"))] = {**e, "heartbeat": e.get("timestamp")}
-            elif e.get("type") == "worker-offline":
-                last.pop(str(e.get("consumer")), None)
-        now = time.time()
-        procs = [p for p in last.values() if now - float(p.get("heartbeat") or 0) < 3 * float(p.get("freq") or 5)]
+    procs = app.broker.workers()
     rows: dict[str, dict[str, Any]] = {}
     for p in procs:
         host = str(p.get("hostname"))
@@ -95,7 +76,7 @@ def render(app: Celeriac) -> RenderableType:
     workers = Table(title="Workers", title_justify="left", expand=False)
     for col in ("worker", "pool", "procs", "processed", "in flight", "active", "last heartbeat"):
         workers.add_column(col, justify="left" if col in ("worker", "pool") else "right")
-    rows = workers_of(app, recent)
+    rows = workers_of(app)
     for w in rows:
         age = now - w["heartbeat"] if w["heartbeat"] else None
         workers.add_row(w["hostname"], f"{w['pool']} x{w['concurrency']}", str(w["processes"]),

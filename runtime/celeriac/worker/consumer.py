@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from celeriac import states
-from celeriac.backends.base import Delivery, RunningSnapshot, Settlement
+from celeriac.backends.base import ControlSubscription, Delivery, RunningSnapshot, Settlement
 from celeriac.errors import BrokerError, ConnectionLost, TimeLimitExceeded
 from celeriac.health import Progress, SharedProgress
 from celeriac.worker import remote
@@ -492,21 +492,14 @@ class Consumer:
 
     def _control_loop(self) -> None:
         """Listen on the broker's control channel and run the commands (see docs/protocol.md)."""
-        sub: Any = None
+        sub: ControlSubscription | None = None
         backoff = 0.1
-        subscribe = getattr(self.backend, "control_subscribe", None)  # optional transport capability
         while not self._finished.is_set():
             try:
-                if subscribe is None:
-                    raise NotImplementedError
                 if sub is None:
-                    sub = subscribe()
+                    sub = self.backend.control_subscribe()
                     backoff = 0.1
                 message = sub.get(0.5)
-            except NotImplementedError:
-                logger.info("this transport has no control channel: revoke(terminate=True) cannot reach "
-                            "this worker")
-                return
             except Exception as exc:  # BrokerError, or redis-py tripping over a closed socket
                 logger.warning("control channel lost (%s); resubscribing in %.1fs", exc, backoff)
                 if sub is not None:
@@ -548,7 +541,7 @@ def _control_revoke(consumer: Consumer, message: dict[str, Any]) -> None:
                 logger.warning("task %s terminated (revoke with terminate)", task_id)
 
 
-def _close_quietly(sub: Any) -> None:
+def _close_quietly(sub: ControlSubscription) -> None:
     try:
         sub.close()
     except Exception:

@@ -111,9 +111,7 @@ class Monitor:
         try:
             if self.events and self.online:
                 self.backend.emit([ev.wire(self._worker_event("worker-offline"))])
-            unregister = getattr(self.backend, "worker_unregister", None)
-            if unregister is not None:
-                unregister(c.name)
+            self.backend.worker_unregister(c.name)
         except BrokerError as exc:
             logger.warning("could not announce this worker's exit: %s", exc)
         if self.server is not None:
@@ -130,9 +128,7 @@ class Monitor:
         if out:
             self.backend.emit([ev.wire(e) for e in out])
         self.online = True
-        register = getattr(self.backend, "worker_register", None)
-        if register is not None:
-            register(consumer.name, self.describe(), consumer.heartbeat_s * REGISTRY_TTL_HEARTBEATS)
+        self.backend.worker_register(consumer.name, self.describe(), consumer.heartbeat_s * REGISTRY_TTL_HEARTBEATS)
         if self.metrics is not None:
             self.flush_metrics()
             self.metrics.worker_in_flight.labels(consumer.hostname).set(len(consumer.inflight))
@@ -268,9 +264,7 @@ class Monitor:
         m = self.metrics
         assert m is not None
         c = self.consumer
-        lease = getattr(self.backend, "collector_lease", None)
-        holds = lease(c.name, c.heartbeat_s * REGISTRY_TTL_HEARTBEATS) if lease is not None else True
-        if not holds:
+        if not self.backend.collector_lease(c.name, c.heartbeat_s * REGISTRY_TTL_HEARTBEATS):
             if self.collector:
                 self.collector = False
                 for g in (m.queue_ready, m.queue_in_flight, m.queue_depth, m.queue_delayed, m.queue_dead,
@@ -285,7 +279,5 @@ class Monitor:
             m.queue_delayed.labels(q).set(s.delayed + s.due)
             m.queue_dead.labels(q).set(s.dead)
             m.queue_oldest.labels(q).set(s.oldest_age_s or 0.0)
-        workers = getattr(self.backend, "workers", None)
-        if workers is not None:
-            m.workers_online.set(len({w.get("hostname") for w in workers()}))
+        m.workers_online.set(len({w.get("hostname") for w in self.backend.workers()}))
         m.queue_timestamp.set(time.time())

@@ -68,11 +68,8 @@ def dispatch(consumer: Consumer, message: dict[str, Any]) -> None:
             logger.exception("control command %r failed", command)
             reply["error"] = f"{type(exc).__name__}: {exc}"
     if reply_to:
-        send = getattr(consumer.backend, "control_reply", None)
-        if send is None:
-            return
         try:
-            send(str(reply_to), reply)
+            consumer.backend.control_reply(str(reply_to), reply)
         except BrokerError as exc:
             logger.warning("could not reply to control command %r: %s", command, exc)
 
