@@ -320,6 +320,30 @@ class KubeAPI:
                     out.append(self.apply(doc, field_manager="install-crds"))
         return out
 
+    def install_kopf_peering(self, namespaces: Iterable[str] = (), name: str = "default",
+                             cluster: bool = True) -> None:
+        """kopf's peering CRDs and peering objects, for operators run without
+        ``--standalone`` (several replicas, distinct ``--priority``): a ClusterKopfPeering
+        ``name`` (``-A``) and a KopfPeering ``name`` in each of ``namespaces`` (``-n``)."""
+        for kind, scope in (("ClusterKopfPeering", "Cluster"), ("KopfPeering", "Namespaced")):
+            plural = kind.lower() + "s"
+            self.apply({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                        "metadata": {"name": f"{plural}.kopf.dev"},
+                        "spec": {"group": "kopf.dev", "scope": scope,
+                                 "names": {"kind": kind, "plural": plural, "singular": kind.lower()},
+                                 "versions": [{"name": "v1", "served": True, "storage": True,
+                                               "schema": {"openAPIV3Schema": {
+                                                   "type": "object",
+                                                   "properties": {"status": {
+                                                       "type": "object",
+                                                       "x-kubernetes-preserve-unknown-fields": True}}}}}]}},
+                       field_manager="install-kopf-peering")
+        if cluster:
+            self.create({"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": name}})
+        for ns in namespaces:
+            self.create({"apiVersion": "kopf.dev/v1", "kind": "KopfPeering",
+                         "metadata": {"name": name, "namespace": ns}})
+
     def load_yaml(self, text: str, namespace: str | None = None) -> list[Obj]:
         """Create every document of a YAML stream (like ``kubectl create -f``)."""
         return [self.create(doc, namespace) for doc in yaml.safe_load_all(text) if doc]

@@ -79,3 +79,23 @@ def test_kopf_operator_runs_against_the_emulator(kube_api: KubeAPI, monkeypatch:
     kinds = {r.headers.get("Content-Type") for r in patches}
     assert kinds <= {"application/merge-patch+json", "application/json-patch+json"}, kinds
     assert any(r.subresource == "status" for r in patches)  # kopf saw the status subresource
+
+
+@pytest.mark.timeout(60)
+def test_kopf_peering_with_two_replicas(kube_api: KubeAPI, monkeypatch: pytest.MonkeyPatch) -> None:
+    kube_api.make_default(monkeypatch)
+    kube_api.create(crd())
+    kube_api.install_kopf_peering()
+    reg1, settings1, _ = _toy_operator()
+    reg2, settings2, _ = _toy_operator()
+
+    def peers() -> dict[str, Any]:
+        peering = kube_api.get("kopf.dev/v1", "ClusterKopfPeering", "default")
+        return {k: v for k, v in ((peering or {}).get("status") or {}).items() if v}
+
+    with KopfRunner(["run", "-A", "--priority", "100"], registry=reg1, settings=settings1, timeout=30), \
+            KopfRunner(["run", "-A", "--priority", "200"], registry=reg2, settings=settings2, timeout=30):
+        found = wait_for(lambda: len(peers()) == 2 and peers(), 20, what="both replicas in the peering")
+        assert sorted(p["priority"] for p in found.values()) == [100, 200]
+        kube_api.create(widget("w1"))
+        wait_for(lambda: _state(kube_api) == "Created", 20, what="the active replica to handle it")

@@ -127,3 +127,44 @@ def test_kubectl_create_namespace_configmap_secret(kube_api: KubeAPI) -> None:
     kube_api.kubectl("delete", "namespace", "team-a", "--timeout=20s")
     assert kube_api.get("v1", "Namespace", "team-a") is None
     assert kube_api.get("v1", "ConfigMap", "cfg", "team-a") is None
+
+
+def test_kubectl_server_side_apply_diff_explain_and_watch(toy: KubeAPI) -> None:
+    manifest = yaml.safe_dump(widget())
+    assert "serverside-applied" in toy.kubectl("apply", "--server-side", "-f", "-", input=manifest).stdout
+    obj = toy.get(API_VERSION, KIND, "w1", "default")
+    assert obj is not None and [m["manager"] for m in obj["metadata"]["managedFields"]] == ["kubectl"]
+    same = toy.kubectl("diff", "--server-side", "-f", "-", input=manifest, check=False)
+    assert same.returncode == 0, same.stderr
+    changed = toy.kubectl("diff", "--server-side", "-f", "-", input=yaml.safe_dump(widget(color="red")), check=False)
+    assert changed.returncode == 1 and "+  color: red" in changed.stdout
+    assert toy.get(API_VERSION, KIND, "w1", "default")["spec"]["color"] == "blue"  # type: ignore[index]  # dry run
+    assert "size <integer>" in toy.kubectl("explain", "widget.spec.size").stdout
+    watcher = subprocess.Popen([KUBECTL, "get", "widgets", "-w", "--request-timeout=3s"], env=toy.env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.7)
+    toy.patch(API_VERSION, KIND, "w1", {"status": {"state": "Watched"}}, "default", subresource="status")
+    time.sleep(0.7)
+    watcher.terminate()
+    out, _ = watcher.communicate(timeout=10)
+    lines = out.splitlines()
+    assert lines[0].split()[:4] == ["NAME", "SIZE", "COLOR", "STATE"]
+    assert lines[-1].split()[:4] == ["w1", "3", "blue", "Watched"]
+
+
+def test_kubectl_apply_of_a_builtin_computes_a_strategic_merge_patch(kube_api: KubeAPI) -> None:
+    dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+           "spec": {"selector": {"matchLabels": {"app": "d"}}, "template": {
+               "metadata": {"labels": {"app": "d"}},
+               "spec": {"containers": [{"name": "a", "image": "a:1"}, {"name": "b", "image": "b:1"}]}}}}
+    _apply(kube_api, dep)
+    dep["spec"]["template"]["spec"]["containers"] = [{"name": "a", "image": "a:2"}]
+    assert "configured" in _apply(kube_api, dep).stdout
+    live = kube_api.get("apps/v1", "Deployment", "d", "default")
+    assert live is not None
+    assert [(c["name"], c["image"]) for c in live["spec"]["template"]["spec"]["containers"]] == [("a", "a:2")]
+    patches = [r for r in kube_api.requests if r.method == "PATCH"]
+    assert patches[-1].headers["Content-Type"] == "application/strategic-merge-patch+json"
+    lines = kube_api.kubectl("get", "deploy").stdout.splitlines()
+    assert lines[0].split() == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+    assert lines[1].split()[:2] == ["d", "0/1"]
