@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
@@ -91,8 +92,10 @@ class Prometheus:
         try:
             with urllib.request.urlopen(url, timeout=5) as r:
                 body = json.loads(r.read())
-        except urllib.error.HTTPError as e:  # 400: a bad query; the body says why
-            body = json.loads(e.read())
+        except urllib.error.HTTPError as e:
+            if e.code not in (400, 422):  # 503 while starting: an OSError, as the caller expects
+                raise
+            body = json.loads(e.read())  # a bad query: the body says why
         assert body["status"] == "success", f"{path} {params}: {body}"
         return body["data"]
 
