@@ -3,76 +3,23 @@ docs/metrics.md returns the expected series and values after a known workload.""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-import tempfile
-import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+import prometheus_helpers as ph
 from helpers import free_port, wait_for
 
 
 @pytest.fixture
-def prometheus_bin() -> str:
-    binary = shutil.which("prometheus")
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("prometheus is not installed (CI must install it: CELERIAC_WITH_PROMETHEUS=1)")
-        pytest.skip("prometheus is not installed")
-    return binary
+def prometheus() -> Iterator[Any]:
+    binary = ph.binary("prometheus")
+    started: list[ph.Prometheus] = []
 
-
-class Prometheus:
-    def __init__(self, binary: str, target_port: int) -> None:
-        self.dir = tempfile.mkdtemp(prefix="celeriac-prom-")
-        self.port = free_port()
-        config = os.path.join(self.dir, "prometheus.yml")
-        with open(config, "w") as f:
-            f.write(f"global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-                    f"scrape_configs:\n  - job_name: celeriac\n    static_configs:\n"
-                    f"      - targets: ['127.0.0.1:{target_port}']\n")
-        self.log = open(os.path.join(self.dir, "log"), "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [binary, f"--config.file={config}", f"--storage.tsdb.path={self.dir}/data",
-             f"--web.listen-address=127.0.0.1:{self.port}"], stdout=self.log, stderr=subprocess.STDOUT)
-
-    def query(self, promql: str) -> list[dict[str, Any]]:
-        url = f"http://127.0.0.1:{self.port}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
-        with urllib.request.urlopen(url, timeout=5) as r:
-            body = json.loads(r.read())
-        assert body["status"] == "success", body
-        return list(body["data"]["result"])
-
-    def value(self, promql: str) -> float | None:
-        try:
-            res = self.query(promql)
-        except OSError:
-            return None
-        return float(res[0]["value"][1]) if res else None
-
-    def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-        self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-@pytest.fixture
-def prometheus(prometheus_bin: str) -> Iterator[Any]:
-    started: list[Prometheus] = []
-
-    def start(target_port: int) -> Prometheus:
-        p = Prometheus(prometheus_bin, target_port)
+    def start(target_port: int) -> ph.Prometheus:
+        p = ph.Prometheus(binary, [ph.Job("celeriac", [target_port], {})])
         started.append(p)
         return p
 
