@@ -40,8 +40,6 @@ RULES = CHART / "rules" / "alerts.yaml"  #: the alert rule file
 #: What the test server puts in for Grafana's interval macros (scrapes are 1 s apart).
 MACROS = {"__rate_interval": "1m", "__interval": "15s", "__range": "5m", "__range_s": "300",
           "__range_ms": "300000", "__interval_ms": "15000"}
-#: Metric prefixes served by the operator (``celeriac operator --metrics-port``).
-OPERATOR_PREFIXES = ("celeriac_operator_", "celeriac_pool_")
 _COMPARISONS = {">", "<", ">=", "<=", "==", "!=", "and", "or", "unless"}
 
 
@@ -304,8 +302,15 @@ def metric_names(expr: str) -> set[str]:
     return names
 
 
-def needs_operator(expr: str) -> bool:
-    return any(n.startswith(OPERATOR_PREFIXES) for n in metric_names(expr))
+def source(expr: str) -> str:
+    """Which process serves what ``expr`` reads: ``pool`` (the operator's WorkerPool
+    handlers), ``operator`` (the operator itself) or ``runtime`` (workers and beat)."""
+    names = metric_names(expr)
+    if any(n.startswith("celeriac_pool_") for n in names):
+        return "pool"
+    if any(n.startswith("celeriac_operator_") for n in names):
+        return "operator"
+    return "runtime"
 
 
 def data_operands(expr: str) -> list[str]:

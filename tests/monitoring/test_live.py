@@ -10,7 +10,10 @@ found generically, so a panel added later is checked too.
 
 Two stacks: without the operator (workers and beat only, a real deployment without
 Kubernetes) the runtime panels must have data and the operator's must still be valid
-queries; with the operator every expression must have data.
+queries; with the operator (in the API emulator, with a Task and a mistyped Schedule) its
+panels must have data too, and the ``celeriac_pool_*`` ones as soon as the WorkerPool
+handlers exist (a WorkerPool with a waiting message is then created; until then those
+expressions are only checked to be valid queries).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from helpers import free_port, wait_for
 
 NAMESPACE = "celeriac-test"  #: the namespace label the scrape config gives every target
 POOL = "mon"  #: the WorkerPool the operator watches
+POOL_QUEUE = "mon.pool"  #: its queue (no worker of the test consumes it)
 ROOT = ph.ROOT
 APPS = ROOT / "tests" / "apps"
 
@@ -65,9 +69,13 @@ def _operator_missing() -> str | None:
         return "celeriac_operator.cli does not exist yet"
     if not (ROOT / "tests" / "kubeapi").is_dir():
         return "the Kubernetes API emulator (tests/kubeapi) does not exist yet"
-    if not (ROOT / "crds" / "workerpools.celeriac.dev.yaml").is_file():
-        return "crds/workerpools.celeriac.dev.yaml does not exist yet"
     return None
+
+
+def _pools_available() -> bool:
+    """The WorkerPool handlers (and with them the ``celeriac_pool_*`` series) exist."""
+    return (importlib.util.find_spec("celeriac_operator.handlers.workerpools") is not None
+            and (ROOT / "crds" / "workerpools.celeriac.dev.yaml").is_file())
 
 
 def _runtime(make_app: Any, cli_worker: Any) -> list[ph.Job]:
@@ -100,27 +108,35 @@ def _runtime(make_app: Any, cli_worker: Any) -> list[ph.Job]:
 
 
 def _operator(request: pytest.FixtureRequest, cli_worker: Any, redis_url: str) -> list[ph.Job]:
-    """The operator watching a WorkerPool of the emulator; its scrape job (pool metrics carry
-    their own ``namespace``, hence ``honor_labels`` as the chart's monitor sets it)."""
+    """The operator in the API emulator with a Task, a mistyped Schedule (a real reconcile
+    error) and, once they exist, a WorkerPool with a waiting message (a real scale-up); its
+    scrape job. Pool series carry their own ``namespace``: ``honor_labels``, as the chart's
+    monitor sets it."""
     kube = request.getfixturevalue("kube_api")
     kube.install_crds(sorted((ROOT / "crds").glob("*.yaml")))
-    kube.create({"apiVersion": "celeriac.dev/v1alpha1", "kind": "WorkerPool",
-                 "metadata": {"name": POOL, "namespace": NAMESPACE},
-                 "spec": {"app": "monitorapp", "queues": ["default", "redo"],
-                          "autoscaling": {"minReplicas": 0, "maxReplicas": 3, "pollIntervalSeconds": 1}}})
+    kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+    meta = {"namespace": NAMESPACE}
+    kube.create({"apiVersion": "celeriac.dev/v1alpha1", "kind": "Task", "metadata": {"name": "add", **meta},
+                 "spec": {"task": "mon.add", "args": [2, 3]}})
+    kube.create({"apiVersion": "celeriac.dev/v1alpha1", "kind": "Schedule",
+                 "metadata": {"name": "typo", **meta},
+                 "spec": {"task": "mon.tick", "every": "1h", "timeZone": "Mars/Olympus_Mons"}})
+    if _pools_available():
+        make = request.getfixturevalue("make_app")
+        make("monitorapp").send_task("mon.add", (1, 1), queue=POOL_QUEUE)  # nobody consumes it yet
+        kube.create({"apiVersion": "celeriac.dev/v1alpha1", "kind": "WorkerPool",
+                     "metadata": {"name": POOL, **meta},
+                     "spec": {"app": "monitorapp", "queues": [POOL_QUEUE],
+                              "autoscaling": {"minReplicas": 0, "maxReplicas": 3, "pollIntervalSeconds": 1}}})
     port = free_port()
-    args = ["--namespace", NAMESPACE, "--metrics-port", str(port)]
-    if any(ep.name == "operator" for ep in importlib.metadata.entry_points(group="celeriac.commands")):
-        command = ["operator", *args]  # `celeriac operator`, as the image runs it
-    else:  # the venv predates the entry point: the same click command, called directly
-        command = ["-c", f"from celeriac_operator.cli import operator; operator({args!r})"]
+    args = ["--namespace", NAMESPACE, "--metrics-port", str(port), "--lease-duration", "3"]
     pythonpath = os.pathsep.join([str(APPS), str(ROOT / "runtime"), str(ROOT / "operator")])
     env = {"PYTHONPATH": pythonpath, "KUBECONFIG": str(kube.kubeconfig), "CELERIAC_BROKER_URL": redis_url}
-    if command[0] == "-c":
-        proc = _python(command, env)
+    if any(ep.name == "operator" for ep in importlib.metadata.entry_points(group="celeriac.commands")):
+        cli_worker("operator", *args, env=env)  # `celeriac operator`, as the image runs it
+    else:  # the venv was installed before the entry point: the same click command, called directly
+        proc = _python(["-c", f"from celeriac_operator.cli import operator; operator({args!r})"], env)
         request.addfinalizer(lambda: _stop(proc))
-    else:
-        cli_worker(*command, env=env)
     wait_for(lambda: _serving(port), 60, interval=0.3, what="operator /metrics")
     return [ph.Job("operator", [port], {"namespace": NAMESPACE}, honor_labels=True)]
 
@@ -158,16 +174,15 @@ def _variables() -> list[tuple[str, str, str]]:
     return out
 
 
-def _without_data(prom: ph.Prometheus, with_operator: bool) -> list[str]:
-    """What returns nothing yet (an invalid query raises at once)."""
+def _without_data(prom: ph.Prometheus, sources: set[str]) -> list[str]:
+    """What returns nothing yet among what ``sources`` serve (an invalid query raises)."""
     missing = []
     for where, expr in _expressions():
-        res = prom.query(expr)
-        if not res and (with_operator or not ph.needs_operator(expr)):
+        if not prom.query(expr) and ph.source(expr) in sources:
             missing.append(where)
     for where, promql, label in _variables():
         res = prom.query(promql)
-        if not any(r["metric"].get(label) for r in res) and (with_operator or not ph.needs_operator(promql)):
+        if not any(r["metric"].get(label) for r in res) and ph.source(promql) in sources:
             missing.append(where)
     return missing
 
@@ -187,11 +202,14 @@ def test_every_panel_and_alert_returns_data(with_operator: bool, request: pytest
     if with_operator:
         jobs += _operator(request, cli_worker, redis_url)
     prom = prometheus(jobs)
+    sources = {"runtime"}
+    if with_operator:
+        sources |= {"operator", "pool"} if _pools_available() else {"operator"}
     # Counters need two scrapes for rate(); the collector refreshes queue gauges per heartbeat.
     last: list[list[str]] = []
 
     def settled() -> bool:
-        last[:] = [_without_data(prom, with_operator)]
+        last[:] = [_without_data(prom, sources)]
         return not last[0]
 
     try:
@@ -203,8 +221,12 @@ def test_every_panel_and_alert_returns_data(with_operator: bool, request: pytest
     # Documented figures of the workload, read through the boards' own kind of query.
     sel = f'namespace="{NAMESPACE}"'
     assert prom.value(f'sum(celeriac_tasks_total{{{sel}, task="mon.fail", state="FAILURE"}})') == 4.0
-    assert prom.value(f'sum(celeriac_tasks_total{{{sel}, task="mon.add", state="SUCCESS"}})') == 21.0
+    assert prom.value(f'sum(celeriac_tasks_total{{{sel}, task="mon.add", state="SUCCESS"}})') == 21.0 + with_operator
     assert prom.value(f"sum(max by (queue) (celeriac_queue_dead_letters{{{sel}}}))") == 1.0
     assert prom.value(f'max(celeriac_queue_delayed{{{sel}, queue="default"}})') == 1.0
     assert prom.value(f"sum(celeriac_task_redeliveries_total{{{sel}}})") == 1.0
     assert prom.value(f"sum(celeriac_beat_leader{{{sel}}})") == 1.0
+    if with_operator:  # the Task was enqueued, the mistyped Schedule failed to reconcile
+        assert prom.value(f"sum(celeriac_operator_leader{{{sel}}})") == 1.0
+        assert prom.value('sum(celeriac_operator_enqueue_latency_seconds_count)') == 1.0
+        assert (prom.value('sum(celeriac_operator_reconcile_errors_total{kind="Schedule"})') or 0) >= 1
