@@ -267,6 +267,7 @@ def test_monitoring_off_by_default_and_wrapping_the_monitoring_files() -> None:
                        for k, v in sm["spec"]["selector"]["matchLabels"].items())]
     assert {s["metadata"]["name"] for s in selected} == {f"{FULL}-operator-metrics", f"{FULL}-beat-metrics"}
     assert all(s["spec"]["ports"][0]["name"] == sm["spec"]["endpoints"][0]["port"] for s in selected)
+    assert sm["spec"]["endpoints"][0]["honorLabels"] is True  # pool series keep their namespace
     pm = one(objects, "PodMonitor", f"{FULL}-workers")
     assert pm["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
     # The PrometheusRule carries every group of rules/*.yaml, unchanged.
