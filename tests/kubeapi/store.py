@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import errors, schema
+from . import builtin, errors, schema
 from .errors import ApiError, FieldError
 from .patching import (
     APPLY_PATCH,
@@ -442,13 +442,19 @@ class Store:
         if rt.schema is not None:
             obj, warnings = schema.admit(rt, obj, old, opts.field_validation)
             opts.warnings.extend(warnings)
-        elif rt.group_plural == ("apiextensions.k8s.io", "customresourcedefinitions"):
+            return self._meta_checked(rt, obj, name)
+        if rt.crd is None:
+            opts.warnings.extend(builtin.check(rt, obj, opts.field_validation))
+        if rt.group_plural == ("apiextensions.k8s.io", "customresourcedefinitions"):
             schema.check_crd(rt, obj, old, self.registry)
             if old is not None:
                 obj["status"] = copy.deepcopy(old.get("status") or {})
             _crd_status(obj)
         else:
             _builtin_defaults(rt, obj, old)
+        return self._meta_checked(rt, obj, name)
+
+    def _meta_checked(self, rt: ResourceType, obj: Obj, name: str) -> Obj:
         errs = _meta_errors(obj)
         if errs:
             raise errors.invalid(rt, name, errs)

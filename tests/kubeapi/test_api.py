@@ -378,3 +378,24 @@ def test_events_in_both_groups(kube_api: KubeAPI) -> None:
     assert new["note"] == "new API"
     (event,) = kube_api.events(target)
     assert event["metadata"]["name"].startswith("x.") and event["message"] == "core"
+
+
+def test_builtin_kinds_decode_like_go_structs(kube_api: KubeAPI) -> None:
+    dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+           "spec": {"selector": {"matchLabels": {"app": "d"}}, "template": {
+               "metadata": {"labels": {"app": "d"}},
+               "spec": {"containers": [{"name": "c", "image": "i", "imagePullPolice": "Always"}]}}}}
+    path = "/apis/apps/v1/namespaces/default/deployments"
+    status, body, _ = kube_api.request("POST", path + "?fieldValidation=Strict", dep)
+    assert status == 400 and body["message"] == (
+        'Deployment in version "v1" cannot be handled as a Deployment: strict decoding error: '
+        'unknown field "spec.template.spec.containers[0].imagePullPolice"')
+    status, body, headers = kube_api.request("POST", path, dep)  # Warn: dropped, with a warning
+    assert status == 201 and "imagePullPolice" not in body["spec"]["template"]["spec"]["containers"][0]
+    assert 'unknown field \\"spec.template.spec.containers[0].imagePullPolice\\"' in headers["Warning"]
+    dep["metadata"]["name"], dep["spec"]["replicas"] = "e", "two"
+    status, body, _ = kube_api.request("POST", path, dep)
+    assert status == 400 and "cannot unmarshal string into Go struct field Deployment.spec.replicas" in body["message"]
+    del dep["spec"]["replicas"], dep["spec"]["selector"]
+    status, body, _ = kube_api.request("POST", path, dep)
+    assert status == 422 and "spec.selector: Required value" in body["message"]
