@@ -110,7 +110,7 @@ async def run(config: OperatorConfig, *, lease: LeaseSettings | None, metrics_po
             stopping.cancel()
         health.role = "leader"
         metrics.LEADER.set(1)
-        kopf_stop = asyncio.Event()
+        kopf_stop = memo["stop_flag"] = asyncio.Event()
         running = asyncio.create_task(kopf.operator(
             standalone=True, clusterwide=config.namespace is None,
             namespaces=[config.namespace] if config.namespace else (),

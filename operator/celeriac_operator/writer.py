@@ -29,6 +29,13 @@ logger = logging.getLogger(__name__)
 #: Backoff before a failed status patch is tried again (seconds).
 RETRY_DELAY_S = 1.0
 
+#: Events waiting beyond this many, an object's not-yet-posted progress Events
+#: (Enqueued, Started) are folded into its next one (a burst of short tasks then costs one
+#: Event each, "Succeeded ... (enqueued, started)", instead of three).
+FOLD_EVENTS_ABOVE = 50
+
+_FOLDABLE = frozenset({"Enqueued", "Started"})
+
 
 @dataclass
 class _Entry:
@@ -77,6 +84,7 @@ class Writer:
         self.dirty: collections.OrderedDict[tuple[str, str, str], None] = collections.OrderedDict()
         self.events: collections.deque[tuple[ObjectRef, str, str, str]] = collections.deque(maxlen=max_events)
         self.events_dropped = 0
+        self.events_folded = 0
         self.patches = 0
         self.wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -108,6 +116,13 @@ class Writer:
         self._mark(ref.key)
 
     def post_event(self, ref: ObjectRef, type_: str, reason: str, message: str) -> None:
+        if len(self.events) > FOLD_EVENTS_ABOVE and reason not in _FOLDABLE:
+            folded = [e for e in self.events if e[0].key == ref.key and e[2] in _FOLDABLE]
+            if folded:
+                for e in folded:
+                    self.events.remove(e)
+                self.events_folded += len(folded)
+                message += " (" + ", ".join(e[2].lower() for e in folded) + ")"
         if len(self.events) == self.events.maxlen:
             self.events_dropped += 1
         self.events.append((ref, type_, reason, message))

@@ -427,10 +427,13 @@ def _parse_env(name: str, raw: str) -> Any:
 
 
 def values_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
-    """Settings from ``CELERIAC_<NAME>`` variables (``CELERIAC_CONFIG_FILE`` excluded)."""
+    """Settings from ``CELERIAC_<NAME>`` variables (``CELERIAC_CONFIG_FILE`` excluded;
+    ``CELERIAC_OPERATOR_*`` are the operator's own settings, not the runtime's)."""
     out: dict[str, Any] = {}
     for key, raw in environ.items():
         if not key.startswith(ENV_PREFIX) or key in (f"{ENV_PREFIX}CONFIG_FILE", f"{ENV_PREFIX}APP"):
+            continue
+        if key.startswith(f"{ENV_PREFIX}OPERATOR_"):
             continue
         name = key[len(ENV_PREFIX) :].lower()
         if name not in KNOWN:

@@ -9,6 +9,7 @@ gets one from the ``CELERIAC_OPERATOR_*`` environment.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -42,6 +43,11 @@ async def operator_cleanup(memo: kopf.Memo, **_: Any) -> None:
     context = memo.get("celeriac")
     if isinstance(context, Context):
         await context.stop()
+    # kopf waits (5 s) for every task started after it, among them its waiter on the stop
+    # flag ``celeriac operator`` passed: set the flag, kopf is stopping anyway.
+    stop_flag = memo.get("stop_flag")
+    if isinstance(stop_flag, asyncio.Event):
+        stop_flag.set()
 
 
 def context_of(memo: kopf.Memo) -> Context:
