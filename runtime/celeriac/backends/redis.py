@@ -35,7 +35,8 @@ Key space (``{q}`` is a queue name, ``{id}`` a task id)::
                                 enqueue, 2 x result_expires after the result (redis_inspect.py)
     celeriac:running:{name}     what worker process {name} runs now, "<seq>\n<in flight>\n<id>..."
                                 (written with its settlements; expires without heartbeats)
-    celeriac:control            pub/sub channel of control commands (JSON, docs/protocol.md)
+    celeriac:control:{db}       pub/sub channel of control commands (JSON, docs/protocol.md) of
+                                database {db}: pub/sub ignores databases, the name does not
     celeriac:schedules*, celeriac:beat:*   the beat's registry and lease: redis_schedules.py
 
 A message is acked by XACK + XDEL of its entry, so a stream's length is its backlog plus
@@ -90,7 +91,13 @@ REVOKED_KEY = f"{PREFIX}:revoked"  #: zset of revoked ids
 QUEUES_KEY = f"{PREFIX}:queues"  #: set of known queue names
 EVENTS_KEY = f"{PREFIX}:events"  #: the events stream
 RECLAIMER = "celeriac-reclaimer"  #: consumer name used while handing back stalled entries
-CONTROL_CHANNEL = f"{PREFIX}:control"  #: pub/sub channel of control commands
+
+
+def control_channel(db: int) -> str:
+    """The pub/sub channel of control commands for database ``db``. Redis pub/sub ignores
+    the database number, so the channel names it (and the key prefix): a command reaches
+    only the workers of the same broker URL."""
+    return f"{PREFIX}:control:{db}"
 WAIT_CHUNK_S = 2.0  #: longest single blocking wait; must stay below redis-py's socket timeout (5 s)
 PROMOTE_LIMIT = 1000  #: delayed messages moved per queue per fetch
 
@@ -254,6 +261,7 @@ class RedisBackend:
             name: self.client.register_script(_load_script(f"{name}.lua"))
             for name in ("fetch", "reclaim", "requeue", "settle")
         }
+        self._control_channel = control_channel(int(self.client.connection_pool.connection_kwargs.get("db") or 0))
         self._known_queues: set[str] = set()
         self._revocations = True
         self._ensured: set[str] = set()
@@ -674,14 +682,14 @@ class RedisBackend:
     def control_publish(self, message: dict[str, Any]) -> int:
         """Broadcast a control command (JSON) to every listening worker; returns listeners."""
         with _translated("publishing a control message"):
-            return int(self.client.publish(CONTROL_CHANNEL, json.dumps(message)))
+            return int(self.client.publish(self._control_channel, json.dumps(message)))
 
     def control_subscribe(self) -> ControlSubscription:
         """A subscription to the control channel (its own connection; close it)."""
         with _translated("subscribing to the control channel"):
             pubsub = self.client.pubsub(ignore_subscribe_messages=True)
             try:
-                pubsub.subscribe(CONTROL_CHANNEL)
+                pubsub.subscribe(self._control_channel)
             except BaseException:
                 pubsub.close()
                 raise
