@@ -140,11 +140,11 @@ class Consumer:
         """Before a job runs: early ack and STARTED, when asked for."""
         self.running[job.delivery.message_id] = job
         if not self._run_due:
-            # Readers of live_workers() see the start within RUNNING_DEBOUNCE_S: with the next
-            # settlement written, or alone if nothing is settled by then (a long task).
+            # Readers of live_workers() see the start within about RUNNING_DEBOUNCE_S: with the
+            # next settlement written, or alone if nothing is settled by then (a long task).
+            # A plain store: the committer looks at it at least every RUNNING_DEBOUNCE_S, so a
+            # start costs no wake-up.
             self._run_due = time.monotonic() + RUNNING_DEBOUNCE_S
-            with self._outbox_cond:
-                self._outbox_cond.notify()
         if not self.executor.acks_late(job):
             self._queue([Settlement(job.delivery)], release=False)
         if self.executor.track_started(job):
@@ -379,10 +379,7 @@ class Consumer:
             with self._outbox_cond:
                 while not self._outbox and not self._committer_stop:
                     due = self._run_due
-                    if not due:
-                        self._outbox_cond.wait()
-                        continue
-                    left = due - time.monotonic()
+                    left = due - time.monotonic() if due else RUNNING_DEBOUNCE_S
                     if left <= 0:
                         break  # a task started and nothing settled since: write the snapshot alone
                     self._outbox_cond.wait(left)
