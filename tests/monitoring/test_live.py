@@ -63,6 +63,14 @@ def _serving(port: int) -> bool:
         return False
 
 
+def _metrics_text(port: int) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+            return str(r.read().decode())
+    except OSError:
+        return ""
+
+
 def _operator_missing() -> str | None:
     """Why the operator cannot run here yet (None: it can)."""
     if importlib.util.find_spec("celeriac_operator.cli") is None:
@@ -121,9 +129,8 @@ def _operator(request: pytest.FixtureRequest, cli_worker: Any, redis_url: str) -
     kube.create({"apiVersion": "celeriac.dev/v1alpha1", "kind": "Schedule",
                  "metadata": {"name": "typo", **meta},
                  "spec": {"task": "mon.tick", "every": "1h", "timeZone": "Mars/Olympus_Mons"}})
-    if _pools_available():
-        make = request.getfixturevalue("make_app")
-        make("monitorapp").send_task("mon.add", (1, 1), queue=POOL_QUEUE)  # nobody consumes it yet
+    pools = _pools_available()
+    if pools:  # at zero replicas (its queue is empty) until the test sends it a message
         kube.create({"apiVersion": "celeriac.dev/v1alpha1", "kind": "WorkerPool",
                      "metadata": {"name": POOL, **meta},
                      "spec": {"app": "monitorapp", "queues": [POOL_QUEUE],
@@ -138,6 +145,10 @@ def _operator(request: pytest.FixtureRequest, cli_worker: Any, redis_url: str) -
         proc = _python(["-c", f"from celeriac_operator.cli import operator; operator({args!r})"], env)
         request.addfinalizer(lambda: _stop(proc))
     wait_for(lambda: _serving(port), 60, interval=0.3, what="operator /metrics")
+    if pools:  # work for the idle pool: the autoscaler scales it up (a scale event)
+        series = f'celeriac_pool_desired_replicas{{namespace="{NAMESPACE}",pool="{POOL}"}} 0.0'
+        wait_for(lambda: series in _metrics_text(port), 60, interval=0.3, what=series)
+        request.getfixturevalue("make_app")("monitorapp").send_task("mon.add", (1, 1), queue=POOL_QUEUE)
     return [ph.Job("operator", [port], {"namespace": NAMESPACE}, honor_labels=True)]
 
 
