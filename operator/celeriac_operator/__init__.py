@@ -7,6 +7,6 @@ Importing the package registers every handler, so ``kopf run -m celeriac_operato
 
 from __future__ import annotations
 
-from celeriac_operator.handlers import lifecycle, schedules, tasks
+from celeriac_operator.handlers import lifecycle, schedules, tasks, workerpools
 
-__all__ = ["lifecycle", "schedules", "tasks"]
+__all__ = ["lifecycle", "schedules", "tasks", "workerpools"]

@@ -10,6 +10,8 @@ else in the operator builds API requests (the WorkerPool handlers add theirs her
 from __future__ import annotations
 
 import asyncio
+import builtins
+import contextlib
 import json
 import logging
 import os
@@ -174,6 +176,55 @@ class Kube:
 
     async def get(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
         return dict(await self._request("GET", self._path(plural, namespace, name)))
+
+    # -- WorkerPool: the owned Deployment and its pods (apps/v1, core/v1) ---------------------
+
+    @staticmethod
+    def _deployment_path(namespace: str, name: str | None = None) -> str:
+        path = f"/apis/apps/v1/namespaces/{namespace}/deployments"
+        return f"{path}/{name}" if name else path
+
+    async def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return dict(await self._request("GET", self._deployment_path(namespace, name)))
+        except NotFound:
+            return None
+
+    async def create_deployment(self, namespace: str, body: Mapping[str, Any]) -> None:
+        await self._request("POST", self._deployment_path(namespace), body=dict(body))
+
+    async def replace_deployment_spec(self, namespace: str, name: str, body: Mapping[str, Any]) -> None:
+        """Make the Deployment's labels, our annotations and whole ``spec`` exactly ``body``'s
+        (a JSON patch: a merge patch could not drop a key the pool no longer sets)."""
+        current = await self.get_deployment(namespace, name) or {}
+        annotations = {**((current.get("metadata") or {}).get("annotations") or {}),
+                       **(body["metadata"].get("annotations") or {})}
+        ops = [
+            {"op": "add", "path": "/metadata/labels", "value": body["metadata"].get("labels") or {}},
+            {"op": "add", "path": "/metadata/annotations", "value": annotations},
+            {"op": "replace", "path": "/spec", "value": body["spec"]},
+        ]
+        await self._request("PATCH", self._deployment_path(namespace, name), body=ops,
+                            content_type="application/json-patch+json")
+
+    async def scale_deployment(self, namespace: str, name: str, replicas: int) -> None:
+        await self._request("PATCH", self._deployment_path(namespace, name),
+                            body={"spec": {"replicas": replicas}}, content_type=_MERGE_PATCH)
+
+    async def list_pods(self, namespace: str, label_selector: str) -> builtins.list[dict[str, Any]]:
+        result = await self._request("GET", f"/api/v1/namespaces/{namespace}/pods",
+                                     query={"labelSelector": label_selector})
+        return [dict(item) for item in result.get("items") or []]
+
+    async def annotate_pod(self, namespace: str, name: str, annotations: Mapping[str, str]) -> None:
+        with contextlib.suppress(NotFound):  # gone meanwhile: nothing to rank
+            await self._request("PATCH", f"/api/v1/namespaces/{namespace}/pods/{name}",
+                                body={"metadata": {"annotations": dict(annotations)}},
+                                content_type=_MERGE_PATCH)
+
+    async def patch_pool_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        await self._request("PATCH", self._path("workerpools", namespace, name, "status"),
+                            body={"status": dict(status)}, content_type=_MERGE_PATCH)
 
     # -- leader Lease (coordination.k8s.io/v1) -------------------------------------------------
 

@@ -8,6 +8,10 @@ WorkerPool handlers add their per-pool metrics below.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Mapping
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 #: The registry ``--metrics-port`` serves.
@@ -37,3 +41,111 @@ LEADER = Gauge(
     "celeriac_operator_leader", "1 on the active operator replica, 0 on a standby.",
     registry=REGISTRY,
 )
+
+
+# -- WorkerPool: per pool and queue (labels namespace, pool, queue; never a pod) ------------
+
+_POOL_QUEUE = ["namespace", "pool", "queue"]
+_POOL = ["namespace", "pool"]
+POOL_QUEUE_BACKLOG = Gauge(
+    "celeriac_pool_queue_backlog",
+    "Waiting + due delayed + in flight, per pool and queue.",
+    _POOL_QUEUE,
+    registry=REGISTRY,
+)
+POOL_QUEUE_WAITING = Gauge(
+    "celeriac_pool_queue_waiting",
+    "Messages ready to be fetched.",
+    _POOL_QUEUE,
+    registry=REGISTRY,
+)
+POOL_QUEUE_IN_FLIGHT = Gauge(
+    "celeriac_pool_queue_in_flight",
+    "Messages held by workers (prefetched or running).",
+    _POOL_QUEUE,
+    registry=REGISTRY,
+)
+POOL_QUEUE_DELAYED = Gauge(
+    "celeriac_pool_queue_delayed",
+    "Messages waiting for their ETA.",
+    _POOL_QUEUE,
+    registry=REGISTRY,
+)
+POOL_QUEUE_OLDEST_WAIT = Gauge(
+    "celeriac_pool_queue_oldest_wait_seconds",
+    "Age of the oldest waiting message (0: none).",
+    _POOL_QUEUE,
+    registry=REGISTRY,
+)
+POOL_QUEUE_DEAD = Gauge(
+    "celeriac_pool_queue_dead_letters",
+    "Messages in the dead-letter stream.",
+    _POOL_QUEUE,
+    registry=REGISTRY,
+)
+POOL_REPLICAS = Gauge(
+    "celeriac_pool_replicas",
+    "Pods of the pool's Deployment.",
+    _POOL,
+    registry=REGISTRY,
+)
+POOL_READY_REPLICAS = Gauge(
+    "celeriac_pool_ready_replicas",
+    "Ready pods of the pool's Deployment.",
+    _POOL,
+    registry=REGISTRY,
+)
+POOL_DESIRED_REPLICAS = Gauge(
+    "celeriac_pool_desired_replicas",
+    "Replicas the operator asked for.",
+    _POOL,
+    registry=REGISTRY,
+)
+POOL_SCALE_EVENTS = Counter(
+    "celeriac_pool_scale_events_total",
+    "Replica changes the operator made, by direction (up|down).",
+    ["namespace", "pool", "direction"],
+    registry=REGISTRY,
+)
+_POOL_QUEUE_GAUGES = (
+    POOL_QUEUE_BACKLOG,
+    POOL_QUEUE_WAITING,
+    POOL_QUEUE_IN_FLIGHT,
+    POOL_QUEUE_DELAYED,
+    POOL_QUEUE_OLDEST_WAIT,
+    POOL_QUEUE_DEAD,
+)
+_pool_queues: dict[tuple[str, str], set[str]] = {}
+
+
+def set_pool(
+    namespace: str, pool: str, stats: Mapping[str, Any], *, replicas: int, ready: int, desired: int
+) -> None:
+    """Export one poll of a pool: ``stats`` maps queue -> ``QueueStats`` (empty if unknown)."""
+    POOL_REPLICAS.labels(namespace, pool).set(replicas)
+    POOL_READY_REPLICAS.labels(namespace, pool).set(ready)
+    POOL_DESIRED_REPLICAS.labels(namespace, pool).set(desired)
+    seen = _pool_queues.setdefault((namespace, pool), set())
+    for queue, s in stats.items():
+        seen.add(queue)
+        labels = (namespace, pool, queue)
+        POOL_QUEUE_BACKLOG.labels(*labels).set(s.waiting + s.due + s.in_flight)
+        POOL_QUEUE_WAITING.labels(*labels).set(s.waiting)
+        POOL_QUEUE_IN_FLIGHT.labels(*labels).set(s.in_flight)
+        POOL_QUEUE_DELAYED.labels(*labels).set(s.delayed)
+        POOL_QUEUE_OLDEST_WAIT.labels(*labels).set(s.oldest_wait_s or 0.0)
+        POOL_QUEUE_DEAD.labels(*labels).set(s.dead)
+
+
+def forget_pool(namespace: str, pool: str) -> None:
+    """A deleted pool's series go away (bounded labels: only live pools are exported)."""
+    for queue in _pool_queues.pop((namespace, pool), set()):
+        for gauge in _POOL_QUEUE_GAUGES:
+            with contextlib.suppress(KeyError):
+                gauge.remove(namespace, pool, queue)
+    for gauge in (POOL_REPLICAS, POOL_READY_REPLICAS, POOL_DESIRED_REPLICAS):
+        with contextlib.suppress(KeyError):
+            gauge.remove(namespace, pool)
+    for direction in ("up", "down"):
+        with contextlib.suppress(KeyError):
+            POOL_SCALE_EVENTS.remove(namespace, pool, direction)

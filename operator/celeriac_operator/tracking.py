@@ -22,7 +22,7 @@ import contextlib
 import heapq
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -68,6 +68,8 @@ class TaskTracker:
         self.cursor = "0"
         self.events_seen = 0
         self.enqueued = 0
+        self.event_listeners: list[Callable[[Mapping[str, Any]], None]] = []
+        """Also given every event (the WorkerPool controller wakes pools at zero on them)."""
 
     # -- called by the kopf handlers ------------------------------------------------------------
 
@@ -241,6 +243,8 @@ class TaskTracker:
             for event_id, event in batch:
                 self.cursor = event_id
                 self.on_event(event)
+                for listener in self.event_listeners:
+                    listener(event)
 
     async def run_lookups(self) -> None:
         """Batch ``lookup_tasks`` for every id that asked for one."""
