@@ -113,10 +113,27 @@ def _smp_map(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any] | 
             result[key] = _smp_list(key, result.get(key), value)
         else:
             result[key] = copy.deepcopy(value)
+    for key, order in patch.items():
+        if key.startswith("$setElementOrder/") and isinstance(order, list):
+            field = key.split("/", 1)[1]
+            if isinstance(result.get(field), list):
+                result[field] = _reorder(field, result[field], order)
     retain = patch.get("$retainKeys")
     if isinstance(retain, list):
         result = {k: v for k, v in result.items() if k in retain}
     return result
+
+
+def _reorder(field: str, items: list[Any], order: list[Any]) -> list[Any]:
+    """``$setElementOrder``: the listed elements in that order, the others after them."""
+    key = _merge_key(field, order + items)
+
+    def ident(x: Any) -> Any:
+        return x.get(key) if key and isinstance(x, dict) else x
+
+    wanted = [ident(o) for o in order]
+    placed = sorted((x for x in items if ident(x) in wanted), key=lambda x: wanted.index(ident(x)))
+    return placed + [x for x in items if ident(x) not in wanted]
 
 
 def _smp_list(field: str, target: Any, patch: list[Any]) -> list[Any]:

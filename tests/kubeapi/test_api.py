@@ -116,6 +116,11 @@ def test_merge_and_strategic_patches(kube_api: KubeAPI) -> None:
     assert [c["name"] for c in containers] == ["a"] and containers[0]["image"] == "a:2"
     assert [e["name"] for e in containers[0]["env"]] == ["X", "Y"]
     assert body["metadata"]["generation"] == 2 and body["spec"]["replicas"] == 1  # defaulted
+    order = {"spec": {"template": {"spec": {"$setElementOrder/containers": [{"name": "z"}, {"name": "a"}],
+                                            "containers": [{"name": "z", "image": "z"}]}}}}
+    status, body, _ = kube_api.request("PATCH", "/apis/apps/v1/namespaces/default/deployments/d", order,
+                                       content_type="application/strategic-merge-patch+json")
+    assert [c["name"] for c in body["spec"]["template"]["spec"]["containers"]] == ["z", "a"]
     # a merge patch replaces lists wholesale, and null deletes
     status, body, _ = kube_api.request("PATCH", "/apis/apps/v1/namespaces/default/deployments/d",
                                        {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "c"}]}}},

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -16,6 +17,7 @@ from kubeapi import KUBECTL, KubeAPI
 from kubeapi.toys import API_VERSION, KIND, crd, widget
 
 pytestmark = pytest.mark.timeout(90)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -168,3 +170,14 @@ def test_kubectl_apply_of_a_builtin_computes_a_strategic_merge_patch(kube_api: K
     lines = kube_api.kubectl("get", "deploy").stdout.splitlines()
     assert lines[0].split() == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
     assert lines[1].split()[:2] == ["d", "0/1"]
+
+
+@pytest.mark.skipif(not (ROOT / "crds" / "tasks.celeriac.dev.yaml").is_file(), reason="no Task CRD yet")
+def test_kubectl_get_celeriac_lists_our_kinds(kube_api: KubeAPI) -> None:
+    kube_api.install_crds(sorted((ROOT / "crds").glob("*.yaml")))
+    kube_api.create({"apiVersion": "celeriac.dev/v1alpha1", "kind": "Task",
+                     "metadata": {"name": "t1", "namespace": "default"}, "spec": {"task": "k8s.add"}})
+    out = kube_api.kubectl("get", "celeriac").stdout
+    assert "task.celeriac.dev/t1" in out
+    header = kube_api.kubectl("get", "ctask").stdout.splitlines()[0].split()
+    assert header[:5] == ["NAME", "STATE", "TASK", "RESULT", "WORKER"]
