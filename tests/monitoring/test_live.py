@@ -241,3 +241,8 @@ def test_every_panel_and_alert_returns_data(with_operator: bool, request: pytest
         assert prom.value(f"sum(celeriac_operator_leader{{{sel}}})") == 1.0
         assert prom.value('sum(celeriac_operator_enqueue_latency_seconds_count)') == 1.0
         assert (prom.value('sum(celeriac_operator_reconcile_errors_total{kind="Schedule"})') or 0) >= 1
+    if with_operator and _pools_available():  # the idle pool scaled up for its one message
+        pool = f'namespace="{NAMESPACE}", pool="{POOL}"'
+        assert prom.value(f'sum(celeriac_pool_scale_events_total{{{pool}, direction="up"}})') == 1.0
+        assert prom.value(f"sum(celeriac_pool_desired_replicas{{{pool}}})") == 1.0
+        assert prom.value(f"sum(celeriac_pool_queue_backlog{{{pool}}})") == 1.0
