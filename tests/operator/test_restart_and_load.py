@@ -80,6 +80,8 @@ def test_a_standby_replica_takes_over_when_the_leader_dies(
     standby = start_operator("--peering-priority", "10")  # ready as a standby
     assert "celeriac_operator_leader 1.0" in leader.metrics()
     assert "celeriac_operator_leader 0.0" in standby.metrics()
+    for replica in (leader, standby):
+        assert (replica.probe("/livez"), replica.probe("/readyz")) == (200, 200)
     cluster.create(task("before", "k8s.add", 1, 1))
     wait_for(lambda: _states(cluster).get("before") == "SUCCESS", 30, what="the leader to serve")
     leader.kill()
@@ -88,5 +90,9 @@ def test_a_standby_replica_takes_over_when_the_leader_dies(
     wait_for(lambda: _states(cluster).get("after") == "SUCCESS", 30, what="the standby to take over")
     assert time.monotonic() - killed < 15
     assert "celeriac_operator_leader 1.0" in standby.metrics()
+    metrics = standby.metrics()
+    for name in ("celeriac_operator_reconciles_total{kind=\"Task\"}", "celeriac_operator_status_lag_seconds_bucket",
+                 "celeriac_operator_enqueue_latency_seconds_bucket", "celeriac_operator_reconcile_errors_total"):
+        assert name in metrics, name
     lease = cluster.get("coordination.k8s.io/v1", "Lease", "celeriac-operator", "default")
     assert lease["spec"]["leaseTransitions"] >= 1
