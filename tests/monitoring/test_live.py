@@ -77,6 +77,10 @@ def _operator_missing() -> str | None:
         return "celeriac_operator.cli does not exist yet"
     if not (ROOT / "tests" / "kubeapi").is_dir():
         return "the Kubernetes API emulator (tests/kubeapi) does not exist yet"
+    if importlib.util.find_spec("kopf") is None:
+        if os.environ.get("CI"):
+            pytest.fail("kopf is not installed (CI must install the operator extra)")
+        return "kopf is not installed (pip install -e '.[operator]')"
     return None
 
 
