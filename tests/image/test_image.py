@@ -21,13 +21,15 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from helpers import wait_for
+from helpers import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 APPS = ROOT / "tests" / "apps"
@@ -112,6 +114,24 @@ def image(podman_env: dict[str, str], base_image: str,
     podman(podman_env, "rmi", "-f", tag, check=False)
 
 
+def http_status(port: int, path: str) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1) as r:
+            return int(r.status)
+    except urllib.error.HTTPError as e:
+        return int(e.code)
+    except OSError:
+        return 0
+
+
+def scrape(port: int) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+            return str(r.read().decode())
+    except OSError:
+        return ""
+
+
 def run_in(env: dict[str, str], image: str, *args: str,
            entrypoint: str | None = None) -> subprocess.CompletedProcess[str]:
     extra = ["--entrypoint", entrypoint] if entrypoint else []
@@ -137,35 +157,35 @@ def test_image_metadata_user_and_contents(podman_env: dict[str, str], image: str
 
 
 def test_worker_beat_and_operator_commands(podman_env: dict[str, str], image: str) -> None:
-    assert "Start a worker" in run_in(podman_env, image, "worker", "--help").stdout
-    assert "--metrics-port" in run_in(podman_env, image, "beat", "--help").stdout
+    assert "--health-port" in run_in(podman_env, image, "worker", "--help").stdout
+    assert "--health-port" in run_in(podman_env, image, "beat", "--help").stdout
     # The operator extra is in the image: `celeriac operator` comes from its entry point.
     operator_help = run_in(podman_env, image, "operator", "--help").stdout
     assert "--metrics-port" in operator_help and "--health-port" in operator_help
-
-
-# Strict: this turns into a failure the moment the options exist, so the mark is removed then.
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="worker and beat --health-port are not on main yet (issue 12)")
-def test_worker_and_beat_health_ports(podman_env: dict[str, str], image: str) -> None:
-    assert "--health-port" in run_in(podman_env, image, "beat", "--help").stdout
-    assert "--health-port" in run_in(podman_env, image, "worker", "--help").stdout
 
 
 def test_worker_runs_a_task_and_drains_on_stop(podman_env: dict[str, str], image: str,
                                                redis_url: str) -> None:
     from celeriac import Celeriac
 
+    health, metrics = free_port(), free_port()
     cid = podman(
         podman_env, "run", "-d", "--network=host", "--read-only", "--tmpfs", "/tmp",
         "--cap-drop=ALL", "--security-opt=no-new-privileges",
         "-e", f"CELERIAC_BROKER_URL={redis_url}", "-e", "CELERIAC_TASK_TRACK_STARTED=true", "-v", f"{APPS}:/app:ro",
         image, "-A", "basic", "worker", "-P", "prefork", "-c", "2", "-Q", "default",
-        "--loglevel", "info",
+        "--loglevel", "info", "--health-port", str(health), "--metrics-port", str(metrics),
     ).stdout.strip()
     app = Celeriac("image-test", broker=redis_url, set_as_current=False)
     try:
+        # The probes the chart and the operator's pods use, served from inside the container.
+        wait_for(lambda: http_status(health, "/readyz") == 200, 60, interval=0.1,
+                 what="the worker's /readyz")
+        assert http_status(health, "/livez") == 200
         assert app.send_task("basic.add", args=[20, 22], queue="default").get(timeout=60) == 42
+        # Counted per settlement batch by the prefork children, summed by the supervisor.
+        wait_for(lambda: 'celeriac_tasks_total{queue="default",state="SUCCESS",task="basic.add"} 1.0'
+                 in scrape(metrics), 30, interval=0.2, what="the task counter on /metrics")
         slow = app.send_task("basic.sleep", args=[2.0, "drained"], queue="default")
         wait_for(lambda: slow.state == "STARTED", 30, interval=0.05, what="the slow task to start")
         started = time.monotonic()
