@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 import yaml
-from kubeapi import ApiError
 
+from kubeapi import ApiError
 from operator_helpers import API, ROOT, task
 
 EXAMPLES = sorted((ROOT / "examples" / "k8s").glob("*.yaml"))
