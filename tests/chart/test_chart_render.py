@@ -345,3 +345,25 @@ def test_values_yaml_documents_every_key_the_schema_knows() -> None:
     assert set(schema["properties"]) - set(defaults) <= {"global"}
     text = (CHART / "values.yaml").read_text()
     assert len(re.findall(r"^\s*#", text, re.M)) > 40  # documented, not bare
+
+
+@pytest.mark.parametrize("name", ["external-redis", "cluster-wide"])
+def test_container_args_are_options_of_the_real_commands(name: str) -> None:
+    """The operator's and the beat's args parse with the real CLIs (a misspelt or removed
+    option fails here, not in a CrashLoopBackOff)."""
+    from click.testing import CliRunner
+
+    from celeriac.cli import main
+    from celeriac_operator.cli import operator
+
+    objects = render({**values(name), "app": "myapp"})
+    runner = CliRunner()
+    for component, command, prefix in (("operator", operator, 1), ("beat", main, 0)):
+        args = container_of(one(objects, "Deployment", f"{FULL}-{component}"))["args"]
+        done = runner.invoke(command, [*args[prefix:], "--help"])
+        assert done.exit_code == 0, f"{component} {args}: {done.output}"
+
+
+def container_of(dep: dict[str, Any]) -> dict[str, Any]:
+    (c,) = dep["spec"]["template"]["spec"]["containers"]
+    return dict(c)
