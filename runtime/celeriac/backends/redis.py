@@ -56,12 +56,13 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import msgpack
 import redis
 
 from celeriac import states
+from celeriac.backends import redis_replies as rr
 from celeriac.backends.base import (
     PRIORITY_STEPS,
     ChordJoin,
@@ -82,6 +83,13 @@ from celeriac.backends.redis_observe import RedisObserve
 from celeriac.backends.redis_schedules import RedisSchedules
 from celeriac.config import Settings
 from celeriac.errors import BrokerError, ConnectionLost
+
+if TYPE_CHECKING:
+    from redis.commands.core import Script
+    from redis.typing import EncodableT, FieldT, StreamIdT
+
+    #: The fields of a stream entry, as redis-py types them.
+    Fields = dict[FieldT, EncodableT]
 
 logger = logging.getLogger(__name__)
 
@@ -254,9 +262,9 @@ class RedisBackend:
         options = dict(settings.broker_transport_options)
         options.setdefault("socket_connect_timeout", settings.broker_connection_timeout)
         options.setdefault("health_check_interval", 30)
-        # redis-py types replies as unions of bytes and str; with bytes replies (the default)
-        # the union only gets in the way, so the client is typed loosely on purpose.
-        self.client: Any = redis.Redis.from_url(url, **options)
+        # Replies stay bytes (no decode_responses): redis_replies.py narrows redis-py's
+        # "bytes | str" reply types to that, once per call site.
+        self.client: redis.Redis = redis.Redis.from_url(url, **options)
         self._scripts = {
             name: self.client.register_script(_load_script(f"{name}.lua"))
             for name in ("fetch", "reclaim", "requeue", "settle")
@@ -285,7 +293,7 @@ class RedisBackend:
         if len(messages) == 1 and messages[0].eta is None and messages[0].queue in self._known_queues:
             m = messages[0]
             key = stream_key(m.queue, priority_step(m.priority))
-            fields = {"id": m.task_id, "content-type": m.content_type, "body": m.body}
+            fields: Fields = {"id": m.task_id, "content-type": m.content_type, "body": m.body}
             with _translated("publishing"):
                 if not events:
                     self.client.xadd(key, fields)
@@ -293,7 +301,7 @@ class RedisBackend:
                 pipe = self.client.pipeline(transaction=False)
                 pipe.xadd(key, fields)
                 for event in events:
-                    pipe.xadd(EVENTS_KEY, event, maxlen=self._events_maxlen, approximate=True)
+                    pipe.xadd(EVENTS_KEY, cast("Fields", event), maxlen=self._events_maxlen, approximate=True)
                 pipe.execute()
             return
         batch = _Batch(self)
@@ -384,9 +392,9 @@ class RedisBackend:
             block_ms = int(timeout_s * 1000)
             if next_due >= 0:
                 block_ms = max(1, min(block_ms, next_due - now_ms))
-            res = self.client.xreadgroup(
+            res = rr.stream_read(self.client.xreadgroup(
                 GROUP, consumer, dict.fromkeys(streams, ">"), count=count, block=block_ms
-            )
+            ))
             if not res:
                 return out
             by_stream = dict(zip(streams, where, strict=True))
@@ -394,7 +402,9 @@ class RedisBackend:
             # Revocations are checked in a second round trip only when some exist (as of
             # this consumer's last scripted fetch, at most FETCH_BLOCK_S ago).
             ids = [f.get(b"id") or b"" for _, _, f in entries]
-            scores = self.client.zmscore(REVOKED_KEY, ids) if self._revocations else [None] * len(ids)
+            # (redis-py annotates members as str; bytes are what they are, and Redis takes them)
+            scores = self.client.zmscore(REVOKED_KEY, cast("list[str]", ids)) if self._revocations else (
+                [None] * len(ids))
             now_ms = int(time.time() * 1000)
             for (at, eid, fields), score in zip(entries, scores, strict=True):
                 out.append(self._delivery(at, eid, fields, score is not None and score > now_ms))
@@ -438,7 +448,7 @@ class RedisBackend:
             for stream, ids in by_stream.items():
                 self._requeue(stream, ids, count_delivery=count_delivery, holder="")
 
-    def _requeue(self, stream: str, ids: Sequence[str], *, count_delivery: bool, holder: str) -> int:
+    def _requeue(self, stream: str, ids: Sequence[StreamIdT], *, count_delivery: bool, holder: str) -> int:
         queue = stream[len(PREFIX) + len(":queue:"):]
         if queue[-3:-1] == ":p" and queue[-1].isdigit():
             queue = queue[:-3]
@@ -448,7 +458,7 @@ class RedisBackend:
                   int(time.time() * 1000), *ids]))
 
     def refresh_leases(self, consumer: str, deliveries: Sequence[Delivery]) -> None:
-        by_stream: dict[str, list[str]] = defaultdict(list)
+        by_stream: dict[str, list[StreamIdT]] = defaultdict(list)
         for d in deliveries:
             by_stream[stream_key(d.queue, d.priority)].append(d.message_id)
         if not by_stream:
@@ -529,7 +539,9 @@ class RedisBackend:
                     return self.get_result(task_id)
                 # BLMOVE from the list to itself: wakes as soon as the record is pushed and
                 # leaves it in place for every other waiter.
-                packed = self.client.blmove(key, key, max(0.001, min(left, WAIT_CHUNK_S)), "RIGHT", "LEFT")
+                # (redis-py annotates the timeout as int; Redis takes fractions of a second)
+                timeout = cast(int, max(0.001, min(left, WAIT_CHUNK_S)))
+                packed = rr.value(self.client.blmove(key, key, timeout, "RIGHT", "LEFT"))
                 if packed is not None:
                     return unpack_ready(task_id, packed)
 
@@ -541,7 +553,7 @@ class RedisBackend:
 
     def get_chord(self, group_id: str) -> ChordState:
         with _translated("reading a chord's results"):
-            raw = self.client.hgetall(chord_key(group_id))
+            raw = rr.mapping(self.client.hgetall(chord_key(group_id)))
         failure = raw.pop(b"failed", None)
         return ChordState(values={int(k): v for k, v in raw.items()}, failure=failure)
 
@@ -551,7 +563,7 @@ class RedisBackend:
 
     def get_group(self, group_id: str) -> bytes | None:
         with _translated("reading a group result"):
-            value = self.client.get(group_key(group_id))
+            value = rr.value(self.client.get(group_key(group_id)))
         return bytes(value) if value is not None else None
 
     def forget_group(self, group_id: str) -> None:
@@ -602,7 +614,7 @@ class RedisBackend:
 
     def known_queues(self) -> list[str]:
         with _translated("listing queues"):
-            return sorted(m.decode() for m in self.client.smembers(QUEUES_KEY))
+            return sorted(m.decode() for m in rr.members(self.client.smembers(QUEUES_KEY)))
 
     def purge(self, queue: str) -> int:
         self.ensure_queues([queue])
@@ -631,7 +643,7 @@ class RedisBackend:
         out: list[DeadLetter] = []
         with _translated("reading dead letters"):
             for q in queues:
-                for eid, f in self.client.xrange(dead_key(q), count=limit):
+                for eid, f in rr.entries(self.client.xrange(dead_key(q), count=limit)):
                     out.append(
                         DeadLetter(
                             message_id=eid.decode(),
@@ -654,11 +666,11 @@ class RedisBackend:
         wanted = set(message_ids) if message_ids is not None else None
         n = 0
         with _translated("requeueing dead letters"):
-            for eid, f in self.client.xrange(dead_key(queue)):
+            for eid, f in rr.entries(self.client.xrange(dead_key(queue))):
                 if wanted is not None and eid.decode() not in wanted:
                     continue
                 stream = (f.get(b"stream") or stream_key(queue).encode()).decode()
-                fields = {k: f[k] for k in (b"id", b"content-type", b"body") if k in f}
+                fields: Fields = {k: f[k] for k in (b"id", b"content-type", b"body") if k in f}
                 if b"history" in f:
                     fields[b"history"] = f[b"history"]
                 pipe = self.client.pipeline(transaction=True)
@@ -687,7 +699,7 @@ class RedisBackend:
     def control_subscribe(self) -> ControlSubscription:
         """A subscription to the control channel (its own connection; close it)."""
         with _translated("subscribing to the control channel"):
-            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+            pubsub = self.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
             try:
                 pubsub.subscribe(self._control_channel)
             except BaseException:
@@ -778,7 +790,7 @@ class RedisBackend:
 class ControlSubscription:
     """Control commands as dicts, from a Redis pub/sub subscription."""
 
-    def __init__(self, pubsub: Any) -> None:
+    def __init__(self, pubsub: redis.client.PubSub) -> None:
         self.pubsub = pubsub
 
     def get(self, timeout_s: float) -> dict[str, Any] | None:
@@ -873,7 +885,7 @@ class _Batch:
             flat.append(v if isinstance(v, str) else json.dumps(v))
         self.events.append(flat)
 
-    def run(self, script: Any) -> int:
+    def run(self, script: Script) -> int:
         payload: dict[str, Any] = {}
         if self.publishes:
             payload["publish"] = self.publishes

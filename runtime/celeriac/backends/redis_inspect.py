@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgpack
 
@@ -38,6 +38,9 @@ from celeriac.backends.base import (
     WorkerInfo,
     priority_step,
 )
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 PREFIX = "celeriac"  #: same prefix as redis.py
 GROUP = "celeriac"  #: same consumer group as redis.py
@@ -86,7 +89,7 @@ def worker_info(name: str, description: dict[str, Any], running: bytes | None) -
 class RedisInspect:
     """Enqueue once, lookup, queue statistics, live workers (see module doc)."""
 
-    def __init__(self, client: Any, translated: Callable[[str], AbstractContextManager[None]],
+    def __init__(self, client: Redis, translated: Callable[[str], AbstractContextManager[None]],
                  record_of: Callable[[str, bytes | None, dict[bytes, bytes]], ResultRecord | None]) -> None:
         self.client = client
         self._translated = translated

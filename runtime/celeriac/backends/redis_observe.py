@@ -21,9 +21,14 @@ import json
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgpack
+
+from celeriac.backends import redis_replies as rr
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 PREFIX = "celeriac"  #: same prefix as redis.py
 EVENTS_KEY = f"{PREFIX}:events"  #: the events stream
@@ -64,7 +69,7 @@ def expand_entry(fields: dict[bytes, bytes]) -> list[dict[str, Any]]:
 class RedisObserve:
     """Events reading, worker registry, control replies, collector lease (see module doc)."""
 
-    def __init__(self, client: Any, translated: Callable[[str], AbstractContextManager[None]]) -> None:
+    def __init__(self, client: Redis, translated: Callable[[str], AbstractContextManager[None]]) -> None:
         self.client = client
         self._translated = translated
 
@@ -76,23 +81,23 @@ class RedisObserve:
                 start = "-" if after_id in ("0", "0-0", "") else f"({after_id}"
                 if after_id == "$":
                     return []
-                items = self.client.xrange(EVENTS_KEY, min=start, count=count)
+                items = rr.entries(self.client.xrange(EVENTS_KEY, min=start, count=count))
                 return [(eid.decode(), e) for eid, f in items for e in expand_entry(f)]
-            res = self.client.xread({EVENTS_KEY: after_id or "0"}, count=count,
-                                    block=max(1, int(block_s * 1000)))
+            res = rr.stream_read(self.client.xread({EVENTS_KEY: after_id or "0"}, count=count,
+                                                   block=max(1, int(block_s * 1000))))
         out: list[tuple[str, dict[str, Any]]] = []
-        for _stream, items in res or []:
-            out.extend((eid.decode(), e) for eid, f in items for e in expand_entry(f))
+        for _stream, read in res:
+            out.extend((eid.decode(), e) for eid, f in read for e in expand_entry(f))
         return out
 
     def recent_events(self, count: int) -> list[tuple[str, dict[str, Any]]]:
         with self._translated("reading events"):
-            items = self.client.xrevrange(EVENTS_KEY, count=count)
+            items = rr.entries(self.client.xrevrange(EVENTS_KEY, count=count))
         return [(eid.decode(), e) for eid, f in reversed(items) for e in expand_entry(f)]
 
     def last_event_id(self) -> str:
         with self._translated("reading events"):
-            items = self.client.xrevrange(EVENTS_KEY, count=1)
+            items = rr.entries(self.client.xrevrange(EVENTS_KEY, count=1))
         return items[0][0].decode() if items else "0-0"
 
     # -- worker registry -------------------------------------------------------------------
@@ -113,10 +118,10 @@ class RedisObserve:
 
     def workers(self) -> list[dict[str, Any]]:
         with self._translated("listing workers"):
-            names = sorted(n.decode() for n in self.client.smembers(WORKERS_KEY))
+            names = sorted(n.decode() for n in rr.members(self.client.smembers(WORKERS_KEY)))
             if not names:
                 return []
-            values = self.client.mget([worker_key(n) for n in names])
+            values = rr.values(self.client.mget([worker_key(n) for n in names]))
             gone = [n for n, v in zip(names, values, strict=True) if v is None]
             if gone:
                 self.client.srem(WORKERS_KEY, *gone)
@@ -154,7 +159,7 @@ class RedisObserve:
         with self._translated("taking the collector lease"):
             if self.client.set(COLLECTOR_KEY, holder, nx=True, px=ttl_ms):
                 return True
-            current = self.client.get(COLLECTOR_KEY)
+            current = rr.value(self.client.get(COLLECTOR_KEY))
             if current is not None and current.decode() == holder:
                 self.client.pexpire(COLLECTOR_KEY, ttl_ms)
                 return True

@@ -23,11 +23,15 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING
 
 import msgpack
 
+from celeriac.backends import redis_replies as rr
 from celeriac.backends.base import Outgoing, priority_step
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 SPECS_KEY = "celeriac:schedules"  #: hash name -> spec JSON
 STATES_KEY = "celeriac:schedules:state"  #: hash name -> state JSON
@@ -45,7 +49,7 @@ def lease_value(holder: str, token: int) -> str:
 class RedisSchedules:
     """Registry, lease and fenced commit on one Redis client (used by ``RedisBackend``)."""
 
-    def __init__(self, client: Any, translated: Callable[[str], AbstractContextManager[None]]) -> None:
+    def __init__(self, client: Redis, translated: Callable[[str], AbstractContextManager[None]]) -> None:
         self.client = client
         self._translated = translated
         self._scripts = {
@@ -98,13 +102,13 @@ class RedisSchedules:
     def wait(self, cursor: str, timeout_s: float) -> str:
         with self._translated("waiting for schedule changes"):
             if not cursor:
-                last = self.client.xrevrange(CHANGES_KEY, count=1)
+                last = rr.entries(self.client.xrevrange(CHANGES_KEY, count=1))
                 cursor = last[0][0].decode() if last else "0-0"
-            reply = self.client.xread({CHANGES_KEY: cursor}, count=100, block=max(1, int(timeout_s * 1000)))
-        if reply:
-            for _stream, entries in reply:
-                if entries:
-                    cursor = entries[-1][0].decode()
+            reply = rr.stream_read(self.client.xread({CHANGES_KEY: cursor}, count=100,
+                                                     block=max(1, int(timeout_s * 1000))))
+        for _stream, entries in reply:
+            if entries:
+                cursor = entries[-1][0].decode()
         return cursor
 
     # -- lease ---------------------------------------------------------------------------------
