@@ -367,3 +367,20 @@ def test_container_args_are_options_of_the_real_commands(name: str) -> None:
 def container_of(dep: dict[str, Any]) -> dict[str, Any]:
     (c,) = dep["spec"]["template"]["spec"]["containers"]
     return dict(c)
+
+
+def test_operator_env_gives_worker_pools_the_chart_image_and_broker_secret(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The variables the chart sets on the operator are the ones it reads for every
+    WorkerPool's pods (image, pull policy, broker Secret and key)."""
+    from celeriac_operator.handlers.workerpools import pod_defaults
+
+    vals = {"broker": {"existingSecret": "my-broker", "existingSecretKey": "url"},
+            "image": {"repository": "registry.example.com/tasks", "tag": "2.0", "pullPolicy": "Always"}}
+    env = container_of(one(render(vals), "Deployment", f"{FULL}-operator"))["env"]
+    for var in env:
+        if var["name"].startswith("CELERIAC_OPERATOR_"):
+            monkeypatch.setenv(var["name"], var["value"])
+    d = pod_defaults()
+    assert (d.image, d.image_pull_policy, d.broker_secret, d.broker_secret_key) == (
+        "registry.example.com/tasks:2.0", "Always", "my-broker", "url")

@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 IMAGE_ENV = "CELERIAC_OPERATOR_WORKER_IMAGE"
 PULL_POLICY_ENV = "CELERIAC_OPERATOR_WORKER_IMAGE_PULL_POLICY"
 BROKER_SECRET_ENV = "CELERIAC_OPERATOR_BROKER_SECRET"
+BROKER_SECRET_KEY_ENV = "CELERIAC_OPERATOR_BROKER_SECRET_KEY"
 
 
 def pod_defaults() -> PodDefaults:
@@ -34,6 +35,7 @@ def pod_defaults() -> PodDefaults:
         image=os.environ.get(IMAGE_ENV) or d.image,
         image_pull_policy=os.environ.get(PULL_POLICY_ENV) or d.image_pull_policy,
         broker_secret=os.environ.get(BROKER_SECRET_ENV) or d.broker_secret,
+        broker_secret_key=os.environ.get(BROKER_SECRET_KEY_ENV) or d.broker_secret_key,
     )
 
 
