@@ -68,11 +68,11 @@ def json_patch(target: dict[str, Any], ops: Any) -> dict[str, Any]:
         raise ApiError(400, "BadRequest", "json: cannot unmarshal object into Go value of type jsonpatch.Patch")
     try:
         result: dict[str, Any] = jsonpatch.apply_patch(target, ops, in_place=False)
-    except jsonpatch.JsonPatchTestFailed as e:
-        raise ApiError(422, "Invalid", f"the server rejected our request due to an error in our request: {e}") from e
-    except (jsonpatch.JsonPatchConflict, jsonpatch.InvalidJsonPatch,
+    except (jsonpatch.JsonPatchTestFailed, jsonpatch.JsonPatchConflict, jsonpatch.InvalidJsonPatch,
             jsonpatch.JsonPointerException) as e:
-        raise ApiError(422, "Invalid", f"the server rejected our request due to an error in our request: {e}") from e
+        # What NewGenericServerResponse(422, ...) makes of the patch library's error.
+        raise ApiError(422, "Invalid", "the server rejected our request due to an error in our request",
+                       {"causes": [{"reason": "UnexpectedServerResponse", "message": str(e)}]}) from e
     return result
 
 

@@ -297,7 +297,9 @@ class Store:
             raise errors.not_found(rt, name)
         new = copy.deepcopy(body)
         new.setdefault("metadata", {})["name"] = name
-        return self._update(rt, old, new, subresource, opts, require_rv=False)
+        # Custom resources (and CRDs) allow no unconditional update, most built-ins do.
+        unconditional = rt.crd is None and rt.group != "apiextensions.k8s.io"
+        return self._update(rt, old, new, subresource, opts, require_rv=not unconditional)
 
     def patch(self, rt: ResourceType, namespace: str | None, name: str, content_type: str,
               patch: Any, subresource: str | None, opts: WriteOptions, force: bool = False) -> Obj:
@@ -352,10 +354,7 @@ class Store:
             return created
         current = self.view(rt, old)
         previous = self.applied.get(akey)
-        cfg = copy.deepcopy(applied)
-        cfg_meta = cfg.get("metadata") or {}
-        cfg_meta.pop("resourceVersion", None) if "resourceVersion" not in (applied.get("metadata") or {}) else None
-        new = apply_merge(current, cfg, previous)
+        new = apply_merge(current, copy.deepcopy(applied), previous)
         new["metadata"]["managedFields"] = [
             e for e in (current["metadata"].get("managedFields") or [])
             if not (e.get("manager") == manager and e.get("operation") == "Apply")
@@ -385,7 +384,7 @@ class Store:
         if require_rv and not rv:
             raise errors.invalid(rt, name, [FieldError(
                 "metadata.resourceVersion", "FieldValueInvalid",
-                "must be specified for an update", 0, False)])
+                "0x0: must be specified for an update", None, False)])
         old_meta = old["metadata"]
         if "status" in rt.subresources:
             if subresource == "status":

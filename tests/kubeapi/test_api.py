@@ -404,3 +404,23 @@ def test_builtin_kinds_decode_like_go_structs(kube_api: KubeAPI) -> None:
     del dep["spec"]["replicas"], dep["spec"]["selector"]
     status, body, _ = kube_api.request("POST", path, dep)
     assert status == 422 and "spec.selector: Required value" in body["message"]
+
+
+def test_dry_run_delete_collection_and_unconditional_updates(kube_api: KubeAPI) -> None:
+    status, body, _ = kube_api.request("POST", CM + "?dryRun=All", cm("dry"))
+    assert status == 201 and body["metadata"]["name"] == "dry"
+    assert kube_api.get("v1", "ConfigMap", "dry", "default") is None
+    for name in ("a", "b", "c"):
+        kube_api.create(cm(name, app="x" if name != "c" else "y"))
+    status, body, _ = kube_api.request("DELETE", CM + "?labelSelector=app%3Dx")
+    assert status == 200 and [i["metadata"]["name"] for i in body["items"]] == ["a", "b"]
+    assert [c["metadata"]["name"] for c in kube_api.list("v1", "ConfigMap", "default")] == ["c"]
+    # a built-in may be PUT without a resourceVersion, a custom resource may not
+    status, _, _ = kube_api.request("PUT", CM + "/c", cm("c"))
+    assert status == 200
+    kube_api.create(crd())
+    kube_api.create(widget())
+    status, body, _ = kube_api.request("PUT", WD + "/w1", widget())
+    assert status == 422 and body["message"] == (
+        'Widget.example.dev "w1" is invalid: metadata.resourceVersion: Invalid value: 0x0: '
+        "must be specified for an update")
