@@ -68,6 +68,7 @@ class Recorder:
     def __init__(self, api: KubeAPI) -> None:
         self.api = api
         self.created: dict[str, float] = {}
+        self.created_wall: dict[str, float] = {}
         self.first: dict[str, dict[str, float]] = collections.defaultdict(dict)
 
     def start(self) -> None:
@@ -85,6 +86,7 @@ class Recorder:
                 name = ev.obj["metadata"]["name"]
                 if ev.type == "ADDED":
                     self.created.setdefault(name, now)
+                    self.created_wall.setdefault(name, time.time())
                 state = (ev.obj.get("status") or {}).get("state")
                 if state:
                     self.first[name].setdefault(state, now)
@@ -188,7 +190,7 @@ class Stack:
 
 
 def latency(stack: Stack, rec: Recorder, n: int, delay: float) -> dict[str, Any]:
-    to_started, to_success = [], []
+    to_started, to_success, to_pending, real_start = [], [], [], []
     for i in range(n):
         name = f"lat-{i}"
         stack.api.create(task_body(name, "k8s.sleep_add", i, 1, kwargs={"delay": delay}))
@@ -197,10 +199,21 @@ def latency(stack: Stack, rec: Recorder, n: int, delay: float) -> dict[str, Any]
         started = rec.reached(name, ("STARTED", "SUCCESS", "FAILURE"))
         assert started is not None
         to_started.append(started - created)
+        pending = rec.reached(name, ("PENDING", "STARTED", "SUCCESS", "FAILURE"))
+        assert pending is not None
+        to_pending.append(pending - created)
+        obj = stack.api.get(API, "Task", name, "default") or {}
+        began = (obj.get("status") or {}).get("startedAt")
+        if began:
+            from datetime import datetime
+            real_start.append(datetime.fromisoformat(began.replace("Z", "+00:00")).timestamp()
+                              - rec.created_wall[name])
         to_success.append(rec.first[name]["SUCCESS"] - created)
     shown_started = sum(1 for i in range(n) if "STARTED" in rec.first[f"lat-{i}"])
     ms = lambda v: round(v * 1000, 1)  # noqa: E731
     return {"tasks": n, "task_runtime_s": delay,
+            "created_to_first_status_ms": {"p50": ms(pct(to_pending, 0.5)), "p99": ms(pct(to_pending, 0.99))},
+            "created_to_task_start_ms": {"p50": ms(pct(real_start, 0.5)), "p99": ms(pct(real_start, 0.99))},
             "created_to_started_ms": {"p50": ms(pct(to_started, 0.5)), "p99": ms(pct(to_started, 0.99)),
                                       "mean": ms(statistics.mean(to_started))},
             "created_to_success_ms": {"p50": ms(pct(to_success, 0.5)), "p99": ms(pct(to_success, 0.99)),

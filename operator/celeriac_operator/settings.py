@@ -54,7 +54,7 @@ class OperatorConfig:
     """How long lookups wait to gather more ids into one ``lookup_tasks`` call."""
     resync_s: float = 10.0
     """Every this many seconds, every unfinished Task is looked up (what the stream missed)."""
-    started_probe_s: float = 0.1
+    started_probe_s: float = 0.05
     """While Tasks wait to start, ``live_workers`` is asked this often (0: off)."""
     schedule_poll_s: float = 1.0
     """How often a Schedule's registry state is copied to its status."""

@@ -40,6 +40,9 @@ logger = logging.getLogger(__name__)
 #: Ids per ``lookup_tasks`` call.
 LOOKUP_CHUNK = 500
 
+#: The started probe also looks waiting Tasks up while there are at most this many.
+STARTED_LOOKUP_MAX = 100
+
 
 @dataclass
 class _Tracked:
@@ -277,24 +280,33 @@ class TaskTracker:
             await self._lookup_ids(list(self.by_id))
 
     async def run_started_probe(self) -> None:
-        """While Tasks wait to start, ask ``live_workers`` what runs now (one call for all),
-        so STARTED shows within a fraction of a second instead of at a worker heartbeat."""
+        """While Tasks wait to start, ask what runs now, so STARTED shows within a fraction
+        of a second instead of at a worker heartbeat: ``live_workers()`` (one call for all
+        Tasks; its running sets are current to about 0.1 s) and, for at most
+        ``STARTED_LOOKUP_MAX`` waiting Tasks, one ``lookup_tasks`` (a worker with
+        ``task_track_started`` records STARTED the moment a task starts)."""
         if self.config.started_probe_s <= 0:
             return
         while True:
             await asyncio.sleep(self.config.started_probe_s)
-            if not any(decide_status.rank(t.state) < 1 for t in self.by_id.values()):
+            waiting = [i for i, t in self.by_id.items() if decide_status.rank(t.state) < 1]
+            if not waiting:
                 continue
             try:
                 workers = await self.runtime.live_workers()
+                infos = (await self.runtime.lookup_tasks(waiting)
+                         if len(waiting) <= STARTED_LOOKUP_MAX else {})
             except Exception as exc:
-                logger.debug("live_workers failed: %s", exc)
+                logger.debug("started probe failed: %s", exc)
                 continue
             running: dict[str, str] = {}
             for worker in workers:
                 for task_id in worker.running:
                     running[str(task_id)] = str(worker.hostname)
             self.on_running(running)
+            for info in infos.values():
+                if info.presence == "recorded":
+                    self.on_info(info)
 
     async def run_ttl(self) -> None:
         """Delete finished Tasks ``ttlSecondsAfterFinished`` after they finished."""

@@ -42,7 +42,8 @@ def test_an_operator_killed_mid_way_enqueues_nothing_twice(
     assert max(runs.values()) == 1, {k: v for k, v in runs.items() if v > 1}
     for obj in cluster.list(API, "Task", "default"):
         assert obj["status"]["result"] == int(obj["spec"]["args"][0]) + 1
-        assert not obj["metadata"].get("finalizers")
+    wait_for(lambda: not any(o["metadata"].get("finalizers") for o in cluster.list(API, "Task", "default")),
+             15, what="every finalizer to go (the Tasks are finished)")
 
 
 def _many(cluster: Any, start_operator: Callable[..., Any], k8s_worker: Callable[..., Any], n: int,
