@@ -281,6 +281,7 @@ class PoolController:
         if deployment is None:
             await self.kube.create_deployment(ns, manifest)
             scaled = f"created with {desired} replicas"
+            view = DeploymentView(exists=True, available=desired == 0)
         else:
             if desired < current:
                 if costs is None:

@@ -14,13 +14,14 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from helpers import wait_for
+from helpers import free_port, wait_for
 from kubeapi import KubeAPI
 from kubelet import Kubelet
 
@@ -38,10 +39,13 @@ def operator_proc(
     env = {**os.environ, **kube_api.env(), "CELERIAC_BROKER_URL": redis_url}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "runtime"), str(ROOT / "operator")])
     log = (tmp_path / "operator.log").open("wb")
+    port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celeriac_operator", "--namespace", NS, "--no-leader-election"],
+        [sys.executable, "-m", "celeriac_operator", "--namespace", NS, "--no-leader-election",
+         "--metrics-port", str(port), "--metrics-bind", "127.0.0.1"],
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
+    proc.metrics_port = port  # type: ignore[attr-defined]
     yield proc
     proc.terminate()
     try:
@@ -184,3 +188,69 @@ def test_burst_from_zero_scales_up_drains_and_returns_to_zero(
     finally:
         kubelet.stop()
         os.environ.pop("CELERIAC_TEST_MARKER_DIR", None)
+
+
+def _metrics(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        return str(resp.read().decode())
+
+
+@pytest.mark.timeout(60)
+def test_autoscaling_off_follows_spec_replicas_and_kubectl_scale(
+    kube_api: KubeAPI, operator_proc: subprocess.Popen[bytes], make_app: Any
+) -> None:
+    body = _pool("fixed")
+    body["spec"]["autoscaling"] = {"enabled": False}
+    body["spec"]["replicas"] = 2
+    kube_api.create(body)
+
+    def replicas() -> int | None:
+        dep = kube_api.get("apps/v1", "Deployment", "fixed-workers", NS)
+        return None if dep is None else int(dep["spec"]["replicas"])
+
+    wait_for(lambda: replicas() == 2, 20)
+    wait_for(lambda: _status(kube_api, "fixed").get("desiredReplicas") == 2, 10)
+    status = _status(kube_api, "fixed")
+    assert _cond(status, "ScalingActive")["reason"] == "AutoscalingDisabled"
+    # No kubelet here: nothing becomes ready, and Ready says so.
+    assert _cond(status, "Ready")["status"] == "False"
+    assert _cond(status, "Ready")["reason"] == "DeploymentUnavailable"
+    assert status["selector"] == "app.kubernetes.io/component=worker,celeriac.dev/workerpool=fixed"
+
+    kube_api.kubectl("scale", "workerpool/fixed", "--replicas=3")
+    wait_for(lambda: replicas() == 3, 10)
+    dep = kube_api.get("apps/v1", "Deployment", "fixed-workers", NS)
+    assert dep is not None
+    digest = dep["metadata"]["annotations"]["celeriac.dev/template-hash"]
+    generation = dep["metadata"]["generation"]
+
+    # A pod-template change rolls the Deployment (new hash, new template)...
+    kube_api.patch(AV, "WorkerPool", "fixed", {"spec": {"concurrency": 3}}, NS)
+
+    def template_args() -> list[str]:
+        d = kube_api.get("apps/v1", "Deployment", "fixed-workers", NS) or {}
+        args: list[str] = d["spec"]["template"]["spec"]["containers"][0]["args"]
+        return args
+
+    wait_for(lambda: template_args()[template_args().index("-c") + 1] == "3", 10)
+    dep = kube_api.get("apps/v1", "Deployment", "fixed-workers", NS)
+    assert dep is not None and dep["spec"]["replicas"] == 3
+    assert dep["metadata"]["annotations"]["celeriac.dev/template-hash"] != digest
+    # ...and polls without a change write nothing to it.
+    generation = dep["metadata"]["generation"]
+    time.sleep(1.5)  # three polls at 0.5 s
+    dep = kube_api.get("apps/v1", "Deployment", "fixed-workers", NS)
+    assert dep is not None and dep["metadata"]["generation"] == generation
+
+    text = _metrics(operator_proc.metrics_port)  # type: ignore[attr-defined]
+    assert 'celeriac_pool_replicas{namespace="default",pool="fixed"} 0.0' in text  # no pods run
+    assert 'celeriac_pool_desired_replicas{namespace="default",pool="fixed"} 3.0' in text
+    assert 'celeriac_pool_queue_backlog{namespace="default",pool="fixed",queue="default"}' in text
+    assert (
+        'celeriac_pool_scale_events_total{direction="up",namespace="default",pool="fixed"}' in text
+    )
+
+    # Deleting the pool takes its Deployment (ownerReference) and its series.
+    kube_api.delete(AV, "WorkerPool", "fixed", NS)
+    wait_for(lambda: replicas() is None, 10)
+    wait_for(lambda: 'pool="fixed"' not in _metrics(operator_proc.metrics_port), 10)  # type: ignore[attr-defined]
