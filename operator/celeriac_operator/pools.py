@@ -178,7 +178,14 @@ class PoolController:
         if pool is None or pool.body["metadata"].get("uid") != meta.get("uid"):
             if pool is not None and pool.task is not None:
                 pool.task.cancel()
-            pool = _Pool(body=body, status=dict(body.get("status") or {}))
+            # A pool seen for the first time (or after an operator restart) counts as having
+            # had work just now: an idle pool with pods waits scaleToZeroAfterSeconds before
+            # going to zero, as it would have without the restart.
+            pool = _Pool(
+                body=body,
+                status=dict(body.get("status") or {}),
+                history=History(last_work_at=self.clock()),
+            )
             self.pools[key] = pool
         else:
             # Our own status patches come back as events too: only a spec change (a new
