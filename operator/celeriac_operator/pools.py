@@ -48,6 +48,7 @@ from celeriac_operator.decide.scaling import (
     ScaleDecision,
     desired_replicas,
 )
+from celeriac_operator.kube import ObjectRef
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +88,10 @@ class PoolKube(Protocol):
 
     async def patch_pool_status(
         self, namespace: str, name: str, status: Mapping[str, Any]
+    ) -> None: ...
+
+    async def post_event(
+        self, ref: ObjectRef, *, type_: str, reason: str, message: str
     ) -> None: ...
 
 
@@ -307,6 +312,17 @@ class PoolController:
                     ns, name, "up" if desired > current else "down"
                 ).inc()
                 logger.info("workerpool %s/%s: %s", ns, name, scaled)
+                ref = ObjectRef(
+                    plural=PLURAL,
+                    kind=manifests.POOL_KIND,
+                    namespace=ns,
+                    name=name,
+                    uid=str(pool.body["metadata"].get("uid") or ""),
+                )
+                try:  # what `kubectl describe workerpool` shows; never worth failing a poll
+                    await self.kube.post_event(ref, type_="Normal", reason="Scaled", message=scaled)
+                except Exception as exc:
+                    logger.warning("workerpool %s/%s: event not posted: %s", ns, name, exc)
         pool.replicas = desired
 
         status = pool_status(

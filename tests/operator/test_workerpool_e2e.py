@@ -166,6 +166,8 @@ def test_burst_from_zero_scales_up_drains_and_returns_to_zero(
         status = _status(kube_api, "burst")
         assert status["desiredReplicas"] == 0 and status["backlog"] == 0
         assert "lastScaleReason" in status and status["selector"]
+        reasons = [e["reason"] for e in kube_api.events(name="burst", kind="WorkerPool")]
+        assert reasons.count("Scaled") >= 2, reasons  # up and down, for kubectl describe
         assert woke_s < 5.0
         if not kubelet.saw_running:
             # The deletion costs come from app.live_workers().running; until the runtime keeps
