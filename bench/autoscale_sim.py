@@ -402,7 +402,7 @@ class Sim:
             oldest_wait_s=oldest,
             current_replicas=self.replicas,
             ready_replicas=sum(1 for p in live if p.ready),
-            idle_replicas=sum(1 for p in live if p.held == 0),
+            idle_replicas=sum(1 for p in live if not p.running),  # as the controller counts
         )
         d = desired_replicas(obs, POOL_SPEC, self.history, self.now)
         self.history = d.history
