@@ -38,6 +38,8 @@ class ResourceType:
     printer_columns: list[dict[str, Any]] = field(default_factory=list)
     #: Storage is shared by every version of one group/plural.
     served: bool = True
+    #: A CRD version's ``selectableFields`` (as field labels: ``spec.color``).
+    selectable: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.singular:
@@ -142,6 +144,8 @@ def types_from_crd(crd: dict[str, Any]) -> list[ResourceType]:
             crd=(crd.get("metadata") or {}).get("name"),
             schema=(version.get("schema") or {}).get("openAPIV3Schema"),
             printer_columns=list(version.get("additionalPrinterColumns") or []),
+            selectable=tuple(f["jsonPath"].lstrip(".") for f in version.get("selectableFields") or []
+                             if f.get("jsonPath")),
         ))
     return out
 
@@ -201,3 +205,29 @@ def _version_priority(version: str) -> tuple[int, int, int]:
     major, stage, minor = int(m.group(1)), m.group(2), int(m.group(3) or 0)
     rank = {None: 0, "beta": 1, "alpha": 2}[stage]
     return (rank, -major, -minor)
+
+
+_EVENT_FIELDS = {f"involvedObject.{f}" for f in (
+    "kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath")} | {
+    "reason", "reportingComponent", "source", "type"}
+#: Field labels beyond metadata.name/namespace, per (group, plural), as the server registers them.
+_FIELD_LABELS: dict[tuple[str, str], set[str]] = {
+    ("", "pods"): {"spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
+                   "spec.serviceAccountName", "spec.hostNetwork", "status.phase", "status.podIP",
+                   "status.podIPs", "status.nominatedNodeName"},
+    ("", "events"): _EVENT_FIELDS,
+    ("events.k8s.io", "events"): {f"regarding.{f}" for f in (
+        "kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath")} | {
+        "reason", "reportingController", "type"},
+    ("", "secrets"): {"type"},
+    ("", "namespaces"): {"status.phase"},
+    ("", "nodes"): {"spec.unschedulable"},
+    ("apps", "replicasets"): {"status.replicas"},
+    ("batch", "jobs"): {"status.successful"},
+}
+
+
+def selectable_fields(rt: ResourceType) -> set[str]:
+    """The field labels a field selector may use on this kind."""
+    return {"metadata.name", "metadata.namespace", *rt.selectable,
+            *_FIELD_LABELS.get(rt.group_plural, set())}

@@ -1,9 +1,10 @@
 """Label and field selectors, parsed the way the API server parses ``?labelSelector=``.
 
 Label selectors: ``a=b``, ``a==b``, ``a!=b``, ``a in (x,y)``, ``a notin (x)``, ``a``, ``!a``.
-Field selectors: ``path=value``, ``path==value``, ``path!=value`` on any dotted path
-(the real server allows a few fields per kind: ``metadata.name``, ``metadata.namespace``,
-``involvedObject.*`` for events, ``status.phase`` for pods; we allow every path).
+Field selectors: ``path=value``, ``path==value``, ``path!=value`` on the field labels the
+real server supports for the kind (``metadata.name`` and ``metadata.namespace`` for all,
+``involvedObject.*`` for events, ``status.phase`` for pods, a CRD's ``selectableFields``;
+see ``resources.selectable_fields``); any other label is a 400, as on a real server.
 """
 
 from __future__ import annotations
@@ -95,7 +96,8 @@ def field_value(obj: dict[str, Any], path: str) -> str | None:
     return str(cur)
 
 
-def field_matcher(selector: str | None) -> Matcher:
+def field_matcher(selector: str | None, allowed: set[str] | None = None) -> Matcher:
+    """``allowed``: the field labels this kind supports (None: any path)."""
     if not selector:
         return lambda obj: True
     checks: list[Matcher] = []
@@ -104,6 +106,8 @@ def field_matcher(selector: str | None) -> Matcher:
         if not m:
             raise bad_request(f'invalid selector: \'{selector}\'; can\'t understand \'{term}\'')
         path, op, value = m.groups()
+        if allowed is not None and path not in allowed:
+            raise bad_request(f'field label not supported: {path}')
         if op == "!=":
             checks.append(lambda o, p=path, v=value: (field_value(o, p) or "") != v)
         else:

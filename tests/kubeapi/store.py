@@ -41,7 +41,7 @@ from .patching import (
     merge_patch,
     strategic_merge_patch,
 )
-from .resources import Registry, ResourceType, types_from_crd
+from .resources import Registry, ResourceType, selectable_fields, types_from_crd
 from .selectors import Matcher, field_matcher, label_matcher, selector_string
 
 Obj = dict[str, Any]
@@ -139,7 +139,7 @@ class Store:
     def list(self, rt: ResourceType, namespace: str | None, label_selector: str | None = None,
              field_selector: str | None = None, limit: int | None = None,
              continue_token: str | None = None) -> tuple[list[Obj], str, str | None, int | None]:
-        lm, fm = label_matcher(label_selector), field_matcher(field_selector)
+        lm, fm = label_matcher(label_selector), field_matcher(field_selector, selectable_fields(rt))
         start = ""
         if continue_token:
             try:
@@ -169,7 +169,7 @@ class Store:
                   send_initial: bool) -> tuple[Watcher, list[Event]]:
         """A watcher plus the events to send first (replay or initial ADDED)."""
         w = Watcher(rt.group_plural, namespace if rt.namespaced else None,
-                    label_matcher(label_selector), field_matcher(field_selector))
+                    label_matcher(label_selector), field_matcher(field_selector, selectable_fields(rt)))
         first: list[Event] = []
         if send_initial or resource_version in (None, "", "0"):
             for obj in self._bucket(rt).values():

@@ -424,3 +424,19 @@ def test_dry_run_delete_collection_and_unconditional_updates(kube_api: KubeAPI) 
     assert status == 422 and body["message"] == (
         'Widget.example.dev "w1" is invalid: metadata.resourceVersion: Invalid value: 0x0: '
         "must be specified for an update")
+
+
+def test_field_selectors_are_limited_to_the_kinds_field_labels(kube_api: KubeAPI) -> None:
+    kube_api.create(cm("a"))
+    status, body, _ = kube_api.request("GET", CM + "?fieldSelector=data.a%3D1")
+    assert (status, body["message"]) == (400, "field label not supported: data.a")
+    kube_api.create(crd())
+    kube_api.create(widget("r", color="red"))
+    kube_api.create(widget("b"))
+    status, body, _ = kube_api.request("GET", WD + "?fieldSelector=spec.color%3Dred")  # selectableFields
+    assert status == 200 and [i["metadata"]["name"] for i in body["items"]] == ["r"]
+    status, _, _ = kube_api.request("GET", WD + "?fieldSelector=spec.size%3D3")
+    assert status == 400
+    status, _, _ = kube_api.request("GET", "/api/v1/namespaces/default/events?fieldSelector="
+                                           "involvedObject.name%3Dr%2CinvolvedObject.kind%3DWidget")
+    assert status == 200

@@ -27,6 +27,7 @@ CRD: dict[str, Any] = {
             "subresources": {"status": {}, "scale": {
                 "specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas",
                 "labelSelectorPath": ".status.selector"}},
+            "selectableFields": [{"jsonPath": ".spec.color"}],
             "additionalPrinterColumns": [
                 {"name": "Size", "type": "integer", "jsonPath": ".spec.size"},
                 {"name": "Color", "type": "string", "jsonPath": ".spec.color"},
