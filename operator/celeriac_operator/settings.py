@@ -56,6 +56,8 @@ class OperatorConfig:
     """Every this many seconds, every unfinished Task is looked up (what the stream missed)."""
     started_probe_s: float = 0.05
     """While Tasks wait to start, ``live_workers`` is asked this often (0: off)."""
+    progress_s: float = 1.0
+    """How often running Tasks are looked up for custom states (PROGRESS) (0: only at resync)."""
     schedule_poll_s: float = 1.0
     """How often a Schedule's registry state is copied to its status."""
 

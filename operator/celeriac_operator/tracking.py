@@ -284,18 +284,25 @@ class TaskTracker:
         of a second instead of at a worker heartbeat: ``live_workers()`` (one call for all
         Tasks; its running sets are current to about 0.1 s) and, for at most
         ``STARTED_LOOKUP_MAX`` waiting Tasks, one ``lookup_tasks`` (a worker with
-        ``task_track_started`` records STARTED the moment a task starts)."""
+        ``task_track_started`` records STARTED the moment a task starts). Every
+        ``progress_s`` the running Tasks are looked up too (custom states such as PROGRESS
+        are recorded in the result store; no event carries them)."""
         if self.config.started_probe_s <= 0:
             return
+        last_progress = time.monotonic()
         while True:
             await asyncio.sleep(self.config.started_probe_s)
             waiting = [i for i, t in self.by_id.items() if decide_status.rank(t.state) < 1]
-            if not waiting:
+            ids = waiting if len(waiting) <= STARTED_LOOKUP_MAX else []
+            if self.config.progress_s > 0 and time.monotonic() - last_progress >= self.config.progress_s:
+                last_progress = time.monotonic()
+                running_ids = [i for i, t in self.by_id.items() if decide_status.rank(t.state) == 1]
+                ids = ids + running_ids[:LOOKUP_CHUNK]
+            if not waiting and not ids:
                 continue
             try:
-                workers = await self.runtime.live_workers()
-                infos = (await self.runtime.lookup_tasks(waiting)
-                         if len(waiting) <= STARTED_LOOKUP_MAX else {})
+                workers = await self.runtime.live_workers() if waiting else []
+                infos = await self.runtime.lookup_tasks(ids) if ids else {}
             except Exception as exc:
                 logger.debug("started probe failed: %s", exc)
                 continue

@@ -22,7 +22,7 @@ from typing import Any
 
 from celeriac_operator import metrics
 from celeriac_operator.decide.status import status_patch
-from celeriac_operator.kube import Kube, NotFound, ObjectRef
+from celeriac_operator.kube import ApiError, Kube, NotFound, ObjectRef
 
 logger = logging.getLogger(__name__)
 
@@ -203,10 +203,16 @@ class Writer:
         except NotFound:
             self.forget(entry.ref)
             return
-        except Exception as exc:  # transient: API unavailable, 5xx, conflict on a stale cache
+        except Exception as exc:
+            entry.inflight = False
+            if isinstance(exc, ApiError) and exc.status in (400, 422):
+                # The API server refuses this status: sending it again would loop forever.
+                logger.error("status of %s/%s refused: %s", entry.ref.namespace, entry.ref.name, exc)
+                entry.written = snapshot
+                return
+            # Transient: API unavailable, 5xx, a timeout.
             logger.warning("status patch of %s/%s failed (will retry): %s", entry.ref.namespace,
                            entry.ref.name, exc)
-            entry.inflight = False
             await asyncio.sleep(RETRY_DELAY_S)
             self._mark(entry.ref.key)
             return

@@ -45,7 +45,9 @@ def test_pending_started_success_with_the_result(cluster: Any, start_operator: C
     conditions = {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
     assert conditions == {"Enqueued": ("True", "Enqueued"), "Started": ("True", "Started"),
                           "Finished": ("True", "Succeeded")}
-    assert "kopf" not in status
+    assert "kopf" not in status and not any(k.startswith("task_") for k in status)
+    annotations = obj["metadata"].get("annotations") or {}
+    assert all(k.startswith("celeriac.dev/") for k in annotations), annotations
     wait_for(lambda: not (cluster.get(API, "Task", "add-slow", "default")["metadata"].get("finalizers")),
              10, what="the finalizer to go once finished")
     reasons = wait_for(lambda: (lambda r: r if "Succeeded" in r else None)(
@@ -115,3 +117,16 @@ def test_finished_tasks_carry_no_finalizer_and_ttl_deletes_them(
     wait_for(lambda: _status(cluster, "short-lived").get("state") == "SUCCESS", 30, what="SUCCESS")
     wait_for(lambda: cluster.get(API, "Task", "short-lived", "default") is None, 15,
              what="ttlSecondsAfterFinished to delete it")
+
+
+def test_a_custom_state_shows_its_progress(cluster: Any, start_operator: Callable[..., Any],
+                                           k8s_worker: Callable[..., Any]) -> None:
+    start_operator()
+    k8s_worker()
+    cluster.create(task("steps", "k8s.progress", 8, 0.4))
+    status = wait_for(lambda: (lambda s: s if s.get("state") == "PROGRESS" and s.get("progress", {}).get("done", 0) >= 1
+                               else None)(_status(cluster, "steps")), 30, what="PROGRESS with its meta")
+    assert status["progress"]["of"] == 8
+    wait_for(lambda: _status(cluster, "steps").get("state") == "SUCCESS", 30, what="SUCCESS")
+    final = _status(cluster, "steps")
+    assert final["result"] == 8 and "progress" not in final
