@@ -35,6 +35,21 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
     },
     "crds-off": {"broker": {"url": EXTERNAL_URL}, "crds": {"install": False}},
     "cluster-wide": {"redis": {"enabled": True}, "rbac": {"clusterWide": True}},
+    "scheduling": {
+        "redis": {"enabled": True, "podLabels": {"team": "data"}, "priorityClassName": "critical",
+                  "nodeSelector": {"disk": "ssd"}},
+        "operator": {"podLabels": {"team": "platform"}, "priorityClassName": "system-cluster-critical",
+                     "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "ops",
+                                      "effect": "NoSchedule"}],
+                     "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+                                                    "whenUnsatisfiable": "ScheduleAnyway"}]},
+        "beat": {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": [{"key": "pool", "operator": "In",
+                                                         "values": ["system"]}]}]}}},
+                 "podAnnotations": {"example.com/note": "x"}},
+        "imagePullSecrets": [{"name": "regcred"}],
+        "image": {"digest": "sha256:" + "a" * 64},
+    },
     "minimal": {
         "broker": {"url": EXTERNAL_URL}, "beat": {"replicas": 0},
         "operator": {"replicas": 1}, "tests": {"enabled": False},

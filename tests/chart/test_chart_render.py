@@ -162,6 +162,27 @@ def test_beat_deployment() -> None:
     assert not by_kind(minimal, "PodDisruptionBudget")  # one operator replica: no PDB
 
 
+def test_scheduling_values_reach_the_pods() -> None:
+    objects = render(values("scheduling"))
+    op = one(objects, "Deployment", f"{FULL}-operator")["spec"]["template"]
+    assert op["metadata"]["labels"]["team"] == "platform"
+    assert op["spec"]["priorityClassName"] == "system-cluster-critical"
+    assert op["spec"]["tolerations"][0]["key"] == "dedicated"
+    assert op["spec"]["topologySpreadConstraints"][0]["maxSkew"] == 1
+    assert "podAntiAffinity" in op["spec"]["affinity"]  # spreadReplicas when affinity is empty
+    assert op["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
+    assert op["spec"]["containers"][0]["image"] == "ghcr.io/celeriac/celeriac@sha256:" + "a" * 64
+    beat = one(objects, "Deployment", f"{FULL}-beat")["spec"]["template"]
+    assert "nodeAffinity" in beat["spec"]["affinity"] and "podAntiAffinity" not in beat["spec"]["affinity"]
+    assert beat["metadata"]["annotations"]["example.com/note"] == "x"
+    redis = one(objects, "StatefulSet", f"{FULL}-redis")["spec"]["template"]
+    assert redis["metadata"]["labels"]["team"] == "data"
+    assert redis["spec"]["nodeSelector"] == {"disk": "ssd"}
+    # Extra pod labels never enter the selectors (which are immutable).
+    for dep in by_kind(objects, "Deployment") + by_kind(objects, "StatefulSet"):
+        assert "team" not in dep["spec"]["selector"]["matchLabels"]
+
+
 def rules_of(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [o for o in objects if o["kind"] in ("Role", "ClusterRole")]
 
