@@ -31,7 +31,8 @@ discovery (legacy and aggregated, subresources, short names, categories), OpenAP
 with ``fieldValidation`` so kubectl validates on the server; Table responses with CRD
 printer columns; CRD structural checks, pruning, defaulting, schema validation
 (jsonschema) and CEL rules with ``oldSelf`` (cel-python); built-in kinds decoded like
-Go structs (kubernetes-validate's strict schemas); protobuf bodies of the kinds clients
+Go structs (kubernetes-validate's strict schemas); core/v1 and events.k8s.io/v1 Events as
+two views of one store; field selectors only on each kind's field labels; protobuf bodies of the kinds clients
 send so (Secret, ConfigMap, Namespace, ServiceAccount, DeleteOptions). kopf, kubectl,
 the kubernetes client and helm-python-sdk (Helm 4) are run against it in the tests.
 

@@ -55,6 +55,13 @@ class ResourceType:
         return (self.group, self.plural)
 
     @property
+    def storage_key(self) -> tuple[str, str]:
+        """Where the objects live: events.k8s.io/v1 Events are core/v1 Events seen anew."""
+        if (self.group, self.plural) == ("events.k8s.io", "events"):
+            return ("", "events")
+        return (self.group, self.plural)
+
+    @property
     def qualified(self) -> str:
         """``deployments.apps``, ``tasks.celeriac.dev``, ``pods`` (used in messages)."""
         return f"{self.plural}.{self.group}" if self.group else self.plural

@@ -113,13 +113,15 @@ class Store:
     # ---- reading -------------------------------------------------------------------
 
     def _bucket(self, rt: ResourceType) -> dict[ObjKey, Obj]:
-        return self.data.setdefault(rt.group_plural, {})
+        return self.data.setdefault(rt.storage_key, {})
 
     def _key(self, rt: ResourceType, namespace: str | None, name: str) -> ObjKey:
         return ((namespace or "") if rt.namespaced else "", name)
 
     def view(self, rt: ResourceType, obj: Obj) -> Obj:
         out = copy.deepcopy(obj)
+        if rt.group_plural == ("events.k8s.io", "events"):
+            out = events_v1_from_core(out)
         out["apiVersion"] = rt.api_version
         out["kind"] = rt.kind
         if rt.schema is not None:
@@ -139,7 +141,7 @@ class Store:
     def list(self, rt: ResourceType, namespace: str | None, label_selector: str | None = None,
              field_selector: str | None = None, limit: int | None = None,
              continue_token: str | None = None) -> tuple[list[Obj], str, str | None, int | None]:
-        lm, fm = label_matcher(label_selector), field_matcher(field_selector, selectable_fields(rt))
+        lm, fm = label_matcher(label_selector), _field_matcher(rt, field_selector)
         start = ""
         if continue_token:
             try:
@@ -168,8 +170,8 @@ class Store:
                   field_selector: str | None, resource_version: str | None,
                   send_initial: bool) -> tuple[Watcher, list[Event]]:
         """A watcher plus the events to send first (replay or initial ADDED)."""
-        w = Watcher(rt.group_plural, namespace if rt.namespaced else None,
-                    label_matcher(label_selector), field_matcher(field_selector, selectable_fields(rt)))
+        w = Watcher(rt.storage_key, namespace if rt.namespaced else None,
+                    label_matcher(label_selector), _field_matcher(rt, field_selector))
         first: list[Event] = []
         if send_initial or resource_version in (None, "", "0"):
             for obj in self._bucket(rt).values():
@@ -268,7 +270,7 @@ class Store:
             meta.pop(f, None)
         if "status" in rt.subresources:
             obj.pop("status", None)
-        obj = self._admit(rt, obj, None, opts)
+        obj = _to_storage(rt, self._admit(rt, obj, None, opts))
         meta = obj["metadata"]
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = now_rfc3339()
@@ -281,7 +283,7 @@ class Store:
         meta["resourceVersion"] = self._next_rv()
         bucket[key] = obj
         self._after_write(rt, None, obj)
-        self._emit(rt.group_plural, "ADDED", obj, None)
+        self._emit(rt.storage_key, "ADDED", obj, None)
         return self.view(rt, obj)
 
     def replace(self, rt: ResourceType, namespace: str | None, name: str, body: Any,
@@ -414,7 +416,7 @@ class Store:
                     f"finalizers {json.dumps(sorted(added))}")])
         if not meta.get("finalizers"):
             meta.pop("finalizers", None)
-        new = self._admit(rt, new, old, opts)
+        new = _to_storage(rt, self._admit(rt, new, old, opts))
         meta = new["metadata"]
         if _spec_part(new) != _spec_part(old):
             meta["generation"] = int(old_meta.get("generation") or 1) + 1
@@ -429,10 +431,10 @@ class Store:
         self._after_write(rt, old, new)
         if meta.get("deletionTimestamp") and not meta.get("finalizers") and not _is_graceful_pod(rt, new):
             del self._bucket(rt)[key]
-            self._emit(rt.group_plural, "DELETED", new, old)
+            self._emit(rt.storage_key, "DELETED", new, old)
             self._removed(rt, new)
             return self.view(rt, new)
-        self._emit(rt.group_plural, "MODIFIED", new, old)
+        self._emit(rt.storage_key, "MODIFIED", new, old)
         return self.view(rt, new)
 
     def _admit(self, rt: ResourceType, obj: Obj, old: Obj | None, opts: WriteOptions) -> Obj:
@@ -520,7 +522,7 @@ class Store:
             nmeta["generation"] = int(nmeta.get("generation") or 1) + 1
             nmeta["resourceVersion"] = self._next_rv()
             self._bucket(rt)[key] = new
-            self._emit(rt.group_plural, "MODIFIED", new, old)
+            self._emit(rt.storage_key, "MODIFIED", new, old)
             return self.view(rt, new), False
         return self._remove(rt, key, old), True
 
@@ -528,7 +530,7 @@ class Store:
         gone = copy.deepcopy(obj)
         gone["metadata"]["resourceVersion"] = self._next_rv()
         del self._bucket(rt)[key]
-        self._emit(rt.group_plural, "DELETED", gone, obj)
+        self._emit(rt.storage_key, "DELETED", gone, obj)
         self._removed(rt, gone)
         return self.view(rt, gone)
 
@@ -560,7 +562,7 @@ class Store:
 
     def _any_type(self, gp: StoreKey) -> ResourceType | None:
         for rt in self.registry.all():
-            if rt.group_plural == gp:
+            if rt.storage_key == gp:
                 return rt
         return None
 
@@ -607,7 +609,7 @@ class Store:
         uids: dict[str, tuple[ResourceType, Obj]] = {}
         types: dict[StoreKey, ResourceType] = {}
         for rt in self.registry.all():
-            types.setdefault(rt.group_plural, rt)
+            types.setdefault(rt.storage_key, rt)
         served_kinds = {(rt.group, rt.kind) for rt in self.registry.all()}
         for gp, bucket in self.data.items():
             if gp in types:
@@ -685,6 +687,44 @@ class Store:
         stored = self._bucket(rt)[self._key(rt, namespace, name)]
         result = self._update(rt, stored, new, None, opts, require_rv=False)
         return _scale_of(rt, result)
+
+
+#: events.k8s.io/v1 Event fields and the core/v1 Event fields they are stored as.
+_EVENT_FIELDS = {"regarding": "involvedObject", "note": "message",
+                 "reportingController": "reportingComponent", "deprecatedSource": "source",
+                 "deprecatedFirstTimestamp": "firstTimestamp",
+                 "deprecatedLastTimestamp": "lastTimestamp", "deprecatedCount": "count"}
+
+
+def events_v1_from_core(obj: Obj) -> Obj:
+    """A stored (core/v1) Event as events.k8s.io/v1 shows it: one object, two views."""
+    out = {k: v for k, v in obj.items() if k not in _EVENT_FIELDS.values()}
+    for new_name, core_name in _EVENT_FIELDS.items():
+        if core_name in obj:
+            out[new_name] = obj[core_name]
+    if "reportingController" not in out and isinstance(obj.get("source"), dict) \
+            and obj["source"].get("component"):
+        out["reportingController"] = obj["source"]["component"]
+    return out
+
+
+def _field_matcher(rt: ResourceType, selector: str | None) -> Matcher:
+    """Field selectors see the object as the kind's version shows it."""
+    match = field_matcher(selector, selectable_fields(rt))
+    if rt.group_plural == ("events.k8s.io", "events") and selector:
+        return lambda obj: match(events_v1_from_core(obj))
+    return match
+
+
+def _to_storage(rt: ResourceType, obj: Obj) -> Obj:
+    if rt.group_plural != ("events.k8s.io", "events"):
+        return obj
+    out = {k: v for k, v in obj.items() if k not in _EVENT_FIELDS}
+    for new_name, core_name in _EVENT_FIELDS.items():
+        if new_name in obj:
+            out[core_name] = obj[new_name]
+    out["apiVersion"], out["kind"] = "v1", "Event"
+    return out
 
 
 def _wakes_controllers(type_: str, obj: Obj, old: Obj | None) -> bool:

@@ -380,9 +380,15 @@ def test_events_in_both_groups(kube_api: KubeAPI) -> None:
                            "regarding": ref, "reason": "Seen", "note": "new API", "type": "Normal",
                            "action": "Look", "reportingController": "tests", "reportingInstance": "t1",
                            "eventTime": "2026-01-01T00:00:00.000000Z"}, namespace="default")
-    assert new["note"] == "new API"
-    (event,) = kube_api.events(target)
-    assert event["metadata"]["name"].startswith("x.") and event["message"] == "core"
+    assert new["note"] == "new API" and new["regarding"]["name"] == "x"
+    # one object, two views (as on a real server)
+    events = kube_api.events(target)
+    assert [e["message"] for e in events] == ["core", "new API"]
+    assert events[1]["involvedObject"]["uid"] == target["metadata"]["uid"]
+    status, body, _ = kube_api.request(
+        "GET", "/apis/events.k8s.io/v1/namespaces/default/events?fieldSelector=regarding.name%3Dx")
+    assert status == 200 and sorted(e.get("note") for e in body["items"]) == ["core", "new API"]
+    assert body["items"][0]["apiVersion"] == "events.k8s.io/v1"
 
 
 def test_builtin_kinds_decode_like_go_structs(kube_api: KubeAPI) -> None:
