@@ -27,6 +27,13 @@ RECONCILE_ERRORS = Counter(
     "celeriac_operator_reconcile_errors_total", "Handler runs that raised, by kind.",
     ["kind"], registry=REGISTRY,
 )
+#: The kinds the handlers count. Their series start at 0 when the process starts: a counter
+#: first exported at 1 hides that first error from rate() and increase() (the dashboards' and
+#: the CeleriacOperatorReconcileErrors alert's view).
+KINDS = ("Task", "Schedule", "WorkerPool")
+for _kind in KINDS:
+    RECONCILES.labels(_kind)
+    RECONCILE_ERRORS.labels(_kind)
 STATUS_LAG = Histogram(
     "celeriac_operator_status_lag_seconds",
     "From the moment a task state was true (its event's time) to its status patch.",
@@ -125,6 +132,9 @@ def set_pool(
     POOL_REPLICAS.labels(namespace, pool).set(replicas)
     POOL_READY_REPLICAS.labels(namespace, pool).set(ready)
     POOL_DESIRED_REPLICAS.labels(namespace, pool).set(desired)
+    if (namespace, pool) not in _pool_queues:  # first poll: scale events start at 0 (see KINDS)
+        for direction in ("up", "down"):
+            POOL_SCALE_EVENTS.labels(namespace, pool, direction)
     seen = _pool_queues.setdefault((namespace, pool), set())
     for queue, s in stats.items():
         seen.add(queue)
