@@ -23,7 +23,6 @@ import importlib.util
 import os
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -55,22 +54,6 @@ def prometheus() -> Iterator[Callable[..., ph.Prometheus]]:
         p.close()
 
 
-def _serving(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
-            return bool(r.status == 200)
-    except OSError:
-        return False
-
-
-def _metrics_text(port: int) -> str:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
-            return str(r.read().decode())
-    except OSError:
-        return ""
-
-
 def _operator_missing() -> str | None:
     """Why the operator cannot run here yet (None: it can)."""
     if importlib.util.find_spec("celeriac_operator.cli") is None:
@@ -90,15 +73,14 @@ def _pools_available() -> bool:
             and (ROOT / "crds" / "workerpools.celeriac.dev.yaml").is_file())
 
 
-def _runtime(make_app: Any, cli_worker: Any) -> list[ph.Job]:
-    """A prefork worker and a beat serving metrics, and the workload; their scrape jobs."""
+def _runtime(make_app: Any, cli_worker: Any, worker_port: int, beat_port: int) -> None:
+    """A prefork worker and a beat serving metrics on these ports, and the workload."""
     app = make_app("monitorapp")
     # A redelivery: a consumer that "died" held this message before the worker starts.
     app.send_task("mon.add", (1, 1), queue="redo")
     app.broker.ensure_queues(["redo"])
     (held,) = app.broker.fetch(["redo"], "dead-consumer", 1, 1.0)
     app.broker.requeue([held], count_delivery=True)
-    worker_port, beat_port = free_port(), free_port()
     cli_worker("-A", "monitorapp", "worker", "-P", "prefork", "-c", "2", "-Q", "default,redo",
                "--metrics-port", str(worker_port), env={"CELERIAC_WORKER_HEARTBEAT_INTERVAL": "0.5"})
     cli_worker("-A", "monitorapp", "beat", "--metrics-port", str(beat_port), "--lease-ttl", "2",
@@ -113,33 +95,26 @@ def _runtime(make_app: Any, cli_worker: Any) -> list[ph.Job]:
     for r in [*bad, unknown]:
         r.get(timeout=60, propagate=False)
     assert flaky.get(timeout=60) == "ok"
-    for port in (worker_port, beat_port):
-        wait_for(lambda p=port: _serving(p), 30, interval=0.2, what=f"/metrics on {port}")
-    labels = {"namespace": NAMESPACE}
-    return [ph.Job("worker", [worker_port], labels), ph.Job("beat", [beat_port], labels)]
 
 
-def _operator(request: pytest.FixtureRequest, cli_worker: Any, redis_url: str) -> list[ph.Job]:
-    """The operator in the API emulator with a Task, a mistyped Schedule (a real reconcile
-    error) and, once they exist, a WorkerPool with a waiting message (a real scale-up); its
-    scrape job. Pool series carry their own ``namespace``: ``honor_labels``, as the chart's
-    monitor sets it."""
+def _operator(request: pytest.FixtureRequest, cli_worker: Any, redis_url: str, port: int,
+              prom: ph.Prometheus) -> None:
+    """The operator in the API emulator, serving metrics on ``port``, with a Task, then a
+    mistyped Schedule (a real reconcile error) and, once the handlers exist, an idle
+    WorkerPool that gets a message (a real scale-up). The error and the scale-up happen after
+    ``prom`` has scraped their counters at 0, as a long-running operator's would be."""
     kube = request.getfixturevalue("kube_api")
     kube.install_crds(sorted((ROOT / "crds").glob("*.yaml")))
     kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
     meta = {"namespace": NAMESPACE}
     kube.create({"apiVersion": "celeriac.dev/v1alpha1", "kind": "Task", "metadata": {"name": "add", **meta},
                  "spec": {"task": "mon.add", "args": [2, 3]}})
-    kube.create({"apiVersion": "celeriac.dev/v1alpha1", "kind": "Schedule",
-                 "metadata": {"name": "typo", **meta},
-                 "spec": {"task": "mon.tick", "every": "1h", "timeZone": "Mars/Olympus_Mons"}})
     pools = _pools_available()
     if pools:  # at zero replicas (its queue is empty) until the test sends it a message
         kube.create({"apiVersion": "celeriac.dev/v1alpha1", "kind": "WorkerPool",
                      "metadata": {"name": POOL, **meta},
                      "spec": {"app": "monitorapp", "queues": [POOL_QUEUE],
                               "autoscaling": {"minReplicas": 0, "maxReplicas": 3, "pollIntervalSeconds": 1}}})
-    port = free_port()
     args = ["--namespace", NAMESPACE, "--metrics-port", str(port), "--lease-duration", "3"]
     pythonpath = os.pathsep.join([str(APPS), str(ROOT / "runtime"), str(ROOT / "operator")])
     env = {"PYTHONPATH": pythonpath, "KUBECONFIG": str(kube.kubeconfig), "CELERIAC_BROKER_URL": redis_url}
@@ -148,12 +123,15 @@ def _operator(request: pytest.FixtureRequest, cli_worker: Any, redis_url: str) -
     else:  # the venv was installed before the entry point: the same click command, called directly
         proc = _python(["-c", f"from celeriac_operator.cli import operator; operator({args!r})"], env)
         request.addfinalizer(lambda: _stop(proc))
-    wait_for(lambda: _serving(port), 60, interval=0.3, what="operator /metrics")
+    errors = 'celeriac_operator_reconcile_errors_total{kind="Schedule"}'
+    wait_for(lambda: prom.value(errors) == 0.0, 60, interval=0.3, what=f"{errors} scraped at 0")
+    kube.create({"apiVersion": "celeriac.dev/v1alpha1", "kind": "Schedule",
+                 "metadata": {"name": "typo", **meta},
+                 "spec": {"task": "mon.tick", "every": "1h", "timeZone": "Mars/Olympus_Mons"}})
     if pools:  # work for the idle pool: the autoscaler scales it up (a scale event)
-        series = f'celeriac_pool_desired_replicas{{namespace="{NAMESPACE}",pool="{POOL}"}} 0.0'
-        wait_for(lambda: series in _metrics_text(port), 60, interval=0.3, what=series)
+        ups = f'celeriac_pool_scale_events_total{{namespace="{NAMESPACE}",pool="{POOL}",direction="up"}}'
+        wait_for(lambda: prom.value(ups) == 0.0, 60, interval=0.3, what=f"{ups} scraped at 0")
         request.getfixturevalue("make_app")("monitorapp").send_task("mon.add", (1, 1), queue=POOL_QUEUE)
-    return [ph.Job("operator", [port], {"namespace": NAMESPACE}, honor_labels=True)]
 
 
 def _python(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -213,10 +191,15 @@ def test_every_panel_and_alert_returns_data(with_operator: bool, request: pytest
                                             prometheus: Any) -> None:
     if with_operator and (reason := _operator_missing()):
         pytest.skip(f"operator part not runnable yet: {reason}")
-    jobs = _runtime(make_app, cli_worker)
+    worker_port, beat_port, operator_port = free_port(), free_port(), free_port()
+    labels = {"namespace": NAMESPACE}
+    jobs = [ph.Job("worker", [worker_port], labels), ph.Job("beat", [beat_port], labels)]
+    if with_operator:  # pool series carry their own namespace: honor_labels, as the chart sets it
+        jobs.append(ph.Job("operator", [operator_port], labels, honor_labels=True))
+    prom = prometheus(jobs)  # scraping before the processes start, as in a cluster
+    _runtime(make_app, cli_worker, worker_port, beat_port)
     if with_operator:
-        jobs += _operator(request, cli_worker, redis_url)
-    prom = prometheus(jobs)
+        _operator(request, cli_worker, redis_url, operator_port, prom)
     sources = {"runtime"}
     if with_operator:
         sources |= {"operator", "pool"} if _pools_available() else {"operator"}
@@ -244,9 +227,13 @@ def test_every_panel_and_alert_returns_data(with_operator: bool, request: pytest
     if with_operator:  # the Task was enqueued, the mistyped Schedule failed to reconcile
         assert prom.value(f"sum(celeriac_operator_leader{{{sel}}})") == 1.0
         assert prom.value('sum(celeriac_operator_enqueue_latency_seconds_count)') == 1.0
-        assert (prom.value('sum(celeriac_operator_reconcile_errors_total{kind="Schedule"})') or 0) >= 1
+        # The first error shows in the panel's and the alert's increase()/rate().
+        errors = 'increase(celeriac_operator_reconcile_errors_total{kind="Schedule"}[5m])'
+        assert wait_for(lambda: (prom.value(errors) or 0) > 0, 30, interval=0.5, what=errors)
     if with_operator and _pools_available():  # the idle pool scaled up for its one message
         pool = f'namespace="{NAMESPACE}", pool="{POOL}"'
         assert prom.value(f'sum(celeriac_pool_scale_events_total{{{pool}, direction="up"}})') == 1.0
+        ups = f'sum(increase(celeriac_pool_scale_events_total{{{pool}, direction="up"}}[5m]))'
+        assert (prom.value(ups) or 0) > 0, "the scale event shows in the Scale events panel"
         assert prom.value(f"sum(celeriac_pool_desired_replicas{{{pool}}})") == 1.0
         assert prom.value(f"sum(celeriac_pool_queue_backlog{{{pool}}})") == 1.0
