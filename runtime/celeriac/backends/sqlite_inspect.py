@@ -103,8 +103,11 @@ class SQLiteInspect:
     def _finish_once_in(self, conn: sqlite3.Connection, ready: list[tuple[str]], now: float) -> None:
         """Ready results flip their markers to finished, outliving the record (2 x ttl)."""
         until = now + 2 * self._result_ttl if self._result_ttl else None
-        conn.executemany(f"UPDATE once SET state = '{FINISHED}', until = ? WHERE task_id = ?",
-                         [(until, t) for (t,) in ready])
+        ids = [t for (t,) in ready]
+        for i in range(0, len(ids), CHUNK):  # one statement per batch, not one per task
+            chunk = ids[i:i + CHUNK]
+            conn.execute(f"UPDATE once SET state = '{FINISHED}', until = ? WHERE task_id IN "
+                         f"({sql.placeholders(len(chunk))})", (until, *chunk))
 
     # -- lookup ----------------------------------------------------------------------------
 
