@@ -213,7 +213,9 @@ class RunningSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class WorkerInfo:
-    """One live worker process (``app.live_workers()``)."""
+    """One live worker process (``app.live_workers()``). A prefork worker is one entry per
+    child process, all with the worker's ``hostname`` and ``concurrency`` (group by
+    hostname for a per-pod view)."""
 
     id: str
     """The consumer name (unique per process and start)."""
