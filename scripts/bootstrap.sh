@@ -9,10 +9,11 @@ SUDO=""
 if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
 
 need_apt=()
-# The test suite and the benchmarks need redis-server; the quickstart runs on the embedded
-# SQLite broker and sets CELERIAC_WITH_REDIS=0.
-if [ "${CELERIAC_WITH_REDIS:-1}" = "1" ] && ! command -v redis-server >/dev/null 2>&1; then
-  need_apt+=(redis-server)
+# The test suite and the benchmarks need redis-server (and redis-sentinel for the failover
+# tests); the quickstart runs on the embedded SQLite broker and sets CELERIAC_WITH_REDIS=0.
+if [ "${CELERIAC_WITH_REDIS:-1}" = "1" ]; then
+  command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+  command -v redis-sentinel >/dev/null 2>&1 || need_apt+=(redis-sentinel)
 fi
 if [ "${CELERIAC_WITH_PROMETHEUS:-0}" = "1" ] && ! command -v prometheus >/dev/null 2>&1; then
   need_apt+=(prometheus)
@@ -33,6 +34,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
   # Debian starts the packaged services; we run our own servers on free ports.
   $SUDO systemctl disable --now redis-server >/dev/null 2>&1 || true
+  $SUDO systemctl disable --now redis-sentinel >/dev/null 2>&1 || true
   $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
 fi
 

@@ -119,6 +119,33 @@ def redis_url(redis_server: RedisServer) -> str:
     return redis_server.url
 
 
+def _sentinel_cluster() -> Any:
+    from sentinel_helpers import binaries, started_cluster
+
+    if binaries() is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server and redis-sentinel must be installed (scripts/bootstrap.sh)")
+        pytest.skip("redis-sentinel is not installed")
+    return started_cluster()
+
+
+@pytest.fixture(scope="session")
+def sentinel_cluster_shared() -> Iterator[Any]:
+    """A primary, a replica and three sentinels (tests/sentinel_helpers.py) for tests that
+    never fail it over (flush it with ``.flush()``)."""
+    cluster = _sentinel_cluster()
+    yield cluster
+    cluster.cleanup()
+
+
+@pytest.fixture
+def sentinel_cluster() -> Iterator[Any]:
+    """A fresh primary, replica and three sentinels of the test's own (it may kill nodes)."""
+    cluster = _sentinel_cluster()
+    yield cluster
+    cluster.cleanup()
+
+
 @pytest.fixture
 def make_app(redis_url: str) -> Iterator[Callable[..., Any]]:
     """Factory of apps bound to the test Redis; closes them afterwards."""

@@ -195,7 +195,7 @@ class Celeriac:
             else:
                 with self._lock:
                     if self._results is None:
-                        self._results = create_backend(self.result_url, self.conf)
+                        self._results = create_backend(self.result_url, self.conf, "result")
         return self._results
 
     @property

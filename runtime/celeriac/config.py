@@ -41,7 +41,8 @@ class Settings:
     """Every setting celeriac reads, with its default. Times are in seconds."""
 
     broker_url: str | None = None
-    """Where messages go: ``redis://``, ``rediss://``, ``sqlite:///path`` or ``memory://``.
+    """Where messages go: ``redis://``, ``rediss://``, ``sentinel://`` (docs/transports.md),
+    ``sqlite:///path`` or ``memory://``.
     None means the embedded SQLite default."""
 
     result_backend: str | None = None
@@ -201,7 +202,33 @@ class Settings:
     """Address the beat's ``/metrics`` server (``--metrics-port``) listens on."""
 
     broker_transport_options: dict[str, Any] = field(default_factory=dict)
-    """Transport specific options (e.g. ``socket_timeout`` for Redis)."""
+    """Transport specific options: for Redis redis-py's connection options as kombu names
+    them (``socket_timeout``, ``socket_connect_timeout``, ``socket_keepalive``,
+    ``health_check_interval``, ``max_connections``...), and for ``sentinel://`` URLs
+    ``master_name`` (required) and ``sentinel_kwargs`` (the sentinels' own connection
+    options, e.g. their ``password``); for SQLite ``synchronous`` and ``busy_timeout``."""
+
+    result_backend_transport_options: dict[str, Any] = field(default_factory=dict)
+    """The same options for a ``result_backend`` that is not the broker (e.g. its own
+    ``master_name``)."""
+
+    broker_use_ssl: Any = None
+    """TLS for a ``rediss://`` or ``sentinel://`` broker: True, or a mapping of
+    ``ssl_cert_reqs`` (``ssl.CERT_REQUIRED``/``'required'``, ``optional``, ``none``),
+    ``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile``, ``ssl_check_hostname``."""
+
+    redis_backend_use_ssl: Any = None
+    """The same TLS mapping for a ``rediss://`` or ``sentinel://`` result backend."""
+
+    broker_wait_replicas: int = 0
+    """Redis: a publish, a settle (acks, results, follow-up messages) and a beat commit
+    count as done only once this many replicas have the write (``WAIT``); until then they
+    are retried like a lost connection. 0: the primary's acknowledgement is enough (a write
+    not yet copied can be lost in a failover: docs/guarantees.md)."""
+
+    broker_wait_timeout_ms: int = 1000
+    """Milliseconds a write waits for ``broker_wait_replicas`` replicas before it is
+    retried."""
 
     broker_connection_timeout: float = 4.0
     """Seconds to wait when connecting to the broker."""
@@ -245,6 +272,8 @@ LEGACY_NAMES: dict[str, str] = {
     "BROKER_URL": "broker_url",
     "BROKER_TRANSPORT_OPTIONS": "broker_transport_options",
     "BROKER_CONNECTION_TIMEOUT": "broker_connection_timeout",
+    "BROKER_USE_SSL": "broker_use_ssl",
+    "CELERY_REDIS_BACKEND_USE_SSL": "redis_backend_use_ssl",
     "CELERY_RESULT_BACKEND": "result_backend",
     "CELERY_TASK_SERIALIZER": "task_serializer",
     "CELERY_RESULT_SERIALIZER": "result_serializer",
@@ -480,8 +509,11 @@ def validate(settings: Settings) -> None:
         raise ConfigurationError(f"setting 'task_publish_retry_policy': unknown keys {sorted(unknown)}")
     if settings.broker_url:
         scheme = settings.broker_url.split(":", 1)[0]
-        if scheme not in ("redis", "rediss", "sqlite", "memory", "unix"):
+        if scheme not in ("redis", "rediss", "sentinel", "sqlite", "memory", "unix"):
             raise ConfigurationError(
                 f"setting 'broker_url': unsupported scheme {scheme!r} "
-                "(use redis://, rediss://, sqlite:// or memory://)"
+                "(use redis://, rediss://, sentinel://, sqlite:// or memory://)"
             )
+    for name in ("broker_wait_replicas", "broker_wait_timeout_ms"):
+        if getattr(settings, name) < 0:
+            raise ConfigurationError(f"setting {name!r} must not be negative")

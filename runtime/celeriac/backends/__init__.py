@@ -15,13 +15,15 @@ if TYPE_CHECKING:
     from celeriac.config import Settings
 
 
-def create(url: str, settings: Settings) -> Backend:
-    """The backend for ``url`` (``redis://``, ``rediss://``, ``unix://``, ``sqlite://``, ``memory://``)."""
+def create(url: str, settings: Settings, role: str = "broker") -> Backend:
+    """The backend for ``url`` (``redis://``, ``rediss://``, ``unix://``, ``sentinel://``,
+    ``sqlite://``, ``memory://``) as the broker or (``role="result"``) the result store:
+    each role reads its own transport options."""
     scheme = url.split(":", 1)[0].lower()
-    if scheme in ("redis", "rediss", "unix"):
+    if scheme in ("redis", "rediss", "unix", "sentinel"):
         from celeriac.backends.redis import RedisBackend
 
-        return RedisBackend(url, settings)
+        return RedisBackend(url, settings, role)
     if scheme == "sqlite":
         from celeriac.backends.sqlite import SQLiteBackend
 

@@ -54,7 +54,7 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from importlib import resources
 from typing import TYPE_CHECKING, Any, cast
 
@@ -62,6 +62,7 @@ import msgpack
 import redis
 
 from celeriac import states
+from celeriac.backends import redis_connect
 from celeriac.backends import redis_replies as rr
 from celeriac.backends.base import (
     PRIORITY_STEPS,
@@ -85,6 +86,7 @@ from celeriac.config import Settings
 from celeriac.errors import BrokerError, ConnectionLost
 
 if TYPE_CHECKING:
+    from redis.client import Pipeline
     from redis.commands.core import Script
     from redis.typing import EncodableT, FieldT, StreamIdT
 
@@ -253,18 +255,55 @@ def _translated(what: str) -> Iterator[None]:
         raise BrokerError(f"redis error while {what}: {exc}") from exc
 
 
-class RedisBackend:
-    """Broker and result store on one Redis server (``redis://``, ``rediss://``, ``unix://``)."""
+class ReplicaWait:
+    """Writes that count as done once ``replicas`` replicas have them (``broker_wait_replicas``).
 
-    def __init__(self, url: str, settings: Settings) -> None:
+    The writes and a ``WAIT`` go in one pipeline, so on one connection (``WAIT`` waits for
+    that connection's writes) and in one round trip. Fewer replicas than asked within the
+    timeout raises :class:`ConnectionLost`: callers retry it as a lost connection (the
+    write may then be applied twice, which at-least-once delivery allows). A pipeline sent
+    again to a new primary (redis-py reconnects through the sentinels) can meet a script
+    cache without our scripts: NOSCRIPT reloads them and sends the pipeline once more."""
+
+    def __init__(self, client: redis.Redis, replicas: int, timeout_ms: int) -> None:
+        self.client = client
+        self.replicas = replicas
+        self.timeout_ms = timeout_ms
+
+    def __call__(self, queue: Callable[[Pipeline], object]) -> list[Any]:
+        """The replies of the commands ``queue`` put on the pipeline (WAIT's left out)."""
+        for attempt in (0, 1):
+            pipe = self.client.pipeline(transaction=False)
+            queue(pipe)
+            pipe.wait(self.replicas, self.timeout_ms)
+            try:
+                replies = pipe.execute()
+            except redis.exceptions.NoScriptError:
+                if attempt:
+                    raise
+                continue
+            acked = int(replies[-1])
+            if acked < self.replicas:
+                raise ConnectionLost(f"the write reached {acked} of the {self.replicas} replica(s) that "
+                                     f"broker_wait_replicas asks for within broker_wait_timeout_ms "
+                                     f"({self.timeout_ms} ms)")
+            return list(replies[:-1])
+        raise AssertionError("unreachable")
+
+
+class RedisBackend:
+    """Broker and result store on one Redis server (``redis://``, ``rediss://``, ``unix://``)
+    or on the primary that Redis Sentinel names (``sentinel://``): redis_connect.py."""
+
+    def __init__(self, url: str, settings: Settings, role: str = "broker") -> None:
         self.url = url
         self.settings = settings
-        options = dict(settings.broker_transport_options)
-        options.setdefault("socket_connect_timeout", settings.broker_connection_timeout)
-        options.setdefault("health_check_interval", 30)
         # Replies stay bytes (no decode_responses): redis_replies.py narrows redis-py's
         # "bytes | str" reply types to that, once per call site.
-        self.client: redis.Redis = redis.Redis.from_url(url, **options)
+        self.client: redis.Redis = redis_connect.connect(url, settings, role)
+        #: WAIT for replicas after each publish and settle, or None (broker_wait_replicas 0).
+        self.replicated = (ReplicaWait(self.client, settings.broker_wait_replicas, settings.broker_wait_timeout_ms)
+                           if settings.broker_wait_replicas > 0 else None)
         self._scripts = {
             name: self.client.register_script(_load_script(f"{name}.lua"))
             for name in ("fetch", "reclaim", "requeue", "settle")
@@ -275,7 +314,7 @@ class RedisBackend:
         self._ensured: set[str] = set()
         self._result_ttl = settings.result_expires
         self._events_maxlen = settings.events_maxlen
-        self._beat = RedisSchedules(self.client, _translated)
+        self._beat = RedisSchedules(self.client, _translated, self.replicated)
         self._observe = RedisObserve(self.client, _translated)
         self._inspect = RedisInspect(self.client, _translated, _record_of)
 
@@ -295,6 +334,14 @@ class RedisBackend:
             key = stream_key(m.queue, priority_step(m.priority))
             fields: Fields = {"id": m.task_id, "content-type": m.content_type, "body": m.body}
             with _translated("publishing"):
+                if self.replicated is not None:
+                    def queue(pipe: Pipeline) -> None:
+                        pipe.xadd(key, fields)
+                        for event in events:
+                            pipe.xadd(EVENTS_KEY, cast("Fields", event), maxlen=self._events_maxlen,
+                                      approximate=True)
+                    self.replicated(queue)
+                    return
                 if not events:
                     self.client.xadd(key, fields)
                     return
@@ -910,5 +957,8 @@ class _Batch:
         if self.running is not None:
             payload["running"] = self.running
         b = self.backend
-        return int(script(keys=[], args=[PREFIX, GROUP, int(b._result_ttl or 0), b._events_maxlen,
-                                         int(time.time() * 1000), msgpack.packb(payload, use_bin_type=False)]))
+        args = [PREFIX, GROUP, int(b._result_ttl or 0), b._events_maxlen, int(time.time() * 1000),
+                msgpack.packb(payload, use_bin_type=False)]
+        if b.replicated is not None:
+            return int(b.replicated(lambda pipe: script(keys=[], args=args, client=pipe))[0])
+        return int(script(keys=[], args=args))

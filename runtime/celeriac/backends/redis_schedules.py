@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from importlib import resources
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgpack
 
@@ -49,9 +49,12 @@ def lease_value(holder: str, token: int) -> str:
 class RedisSchedules:
     """Registry, lease and fenced commit on one Redis client (used by ``RedisBackend``)."""
 
-    def __init__(self, client: Redis, translated: Callable[[str], AbstractContextManager[None]]) -> None:
+    def __init__(self, client: Redis, translated: Callable[[str], AbstractContextManager[None]],
+                 replicated: Callable[[Callable[[Any], object]], list[Any]] | None = None) -> None:
         self.client = client
         self._translated = translated
+        #: the backend's ReplicaWait (broker_wait_replicas), which a commit goes through
+        self._replicated = replicated
         self._scripts = {
             name: client.register_script(
                 resources.files("celeriac.backends").joinpath("lua", f"{name}.lua").read_text()
@@ -148,17 +151,19 @@ class RedisSchedules:
              int(m.eta * 1000) if m.eta is not None else 0)
             for m in publish
         ]
+        keys = [LEASE_KEY, SPECS_KEY, STATES_KEY]
+        args = [
+            "celeriac",
+            lease_value(*fence) if fence is not None else "",
+            name,
+            expect_state or "",
+            new_state,
+            "1" if require_enabled else "0",
+            int(time.time() * 1000),
+            msgpack.packb(messages, use_bin_type=False),
+        ]
+        script = self._scripts["beat_commit"]
         with self._translated("firing a schedule"):
-            return int(self._scripts["beat_commit"](
-                keys=[LEASE_KEY, SPECS_KEY, STATES_KEY],
-                args=[
-                    "celeriac",
-                    lease_value(*fence) if fence is not None else "",
-                    name,
-                    expect_state or "",
-                    new_state,
-                    "1" if require_enabled else "0",
-                    int(time.time() * 1000),
-                    msgpack.packb(messages, use_bin_type=False),
-                ],
-            ))
+            if self._replicated is not None:
+                return int(self._replicated(lambda pipe: script(keys=keys, args=args, client=pipe))[0])
+            return int(script(keys=keys, args=args))
