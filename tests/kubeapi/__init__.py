@@ -18,7 +18,8 @@ Standalone, for poking at by hand: ``python -m tests.kubeapi --port 8001 --crds 
 
 Realistic (and tested in tests/kubeapi/): storage of the built-in kinds the chart and the
 operator use and of any CRD's kinds; uid, resourceVersion (one global counter),
-generation (spec changes only), creationTimestamp, managedFields of server-side apply;
+generation (spec changes only), creationTimestamp, managedFields (field owners per
+manager, server-side apply conflicts: 409 unless ``force=true``);
 201/200/202/404/409 (AlreadyExists; Conflict on a stale resourceVersion)/422 (Invalid,
 and a failed JSON-patch ``test``)/400/403/410/415 with ``Status`` bodies worded like the
 server's; merge, JSON, strategic merge patches and server-side apply; ``/status`` and
@@ -40,8 +41,8 @@ Not emulated: controllers other than the garbage collector and the namespace con
 (nothing turns a Deployment into Pods; ``tests/kubelet.py`` does that for WorkerPools),
 authentication and RBAC (any token is accepted, nothing is forbidden), admission
 webhooks, CRD conversion between versions (apiVersion is rewritten, fields are not),
-server-side apply conflicts between field managers (applies behave as with
-``force=true``), validation ratcheting of OpenAPI errors (CEL rules are ratcheted), the
+field ownership beyond leaf fields (server-side apply conflicts are found per leaf field,
+lists of maps by their usual key, other lists atomic), validation ratcheting of OpenAPI errors (CEL rules are ratcheted), the
 Go validation rules of built-in kinds beyond types, unknown and required fields, CEL
 cost limits and the Kubernetes CEL library beyond cel-python's, protobuf responses.
 """

@@ -86,7 +86,7 @@ class ApiError(Exception):
         return out
 
 
-def _details(rt: ResourceType | None, name: str | None) -> dict[str, Any]:
+def details(rt: ResourceType | None, name: str | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if name:
         out["name"] = name
@@ -98,7 +98,7 @@ def _details(rt: ResourceType | None, name: str | None) -> dict[str, Any]:
 
 
 def not_found(rt: ResourceType, name: str) -> ApiError:
-    return ApiError(404, "NotFound", f'{rt.qualified} "{name}" not found', _details(rt, name))
+    return ApiError(404, "NotFound", f'{rt.qualified} "{name}" not found', details(rt, name))
 
 
 def no_resource(path: str) -> ApiError:
@@ -109,7 +109,7 @@ def no_resource(path: str) -> ApiError:
 
 def already_exists(rt: ResourceType, name: str) -> ApiError:
     return ApiError(409, "AlreadyExists", f'{rt.qualified} "{name}" already exists',
-                    _details(rt, name))
+                    details(rt, name))
 
 
 def conflict(rt: ResourceType, name: str) -> ApiError:
@@ -117,15 +117,15 @@ def conflict(rt: ResourceType, name: str) -> ApiError:
         409, "Conflict",
         f'Operation cannot be fulfilled on {rt.qualified} "{name}": the object has been '
         "modified; please apply your changes to the latest version and try again",
-        _details(rt, name))
+        details(rt, name))
 
 
 def invalid(rt: ResourceType, name: str, errors: list[FieldError]) -> ApiError:
     summary = str(errors[0]) if len(errors) == 1 else "[" + ", ".join(str(e) for e in errors) + "]"
-    details = _details(rt, name)
-    details["kind"] = rt.kind
-    details["causes"] = [{"reason": e.kind, "message": e.body(), "field": e.field} for e in errors]
-    return ApiError(422, "Invalid", f'{rt.kind_qualified} "{name}" is invalid: {summary}', details)
+    info = details(rt, name)
+    info["kind"] = rt.kind
+    info["causes"] = [{"reason": e.kind, "message": e.body(), "field": e.field} for e in errors]
+    return ApiError(422, "Invalid", f'{rt.kind_qualified} "{name}" is invalid: {summary}', info)
 
 
 def bad_request(message: str) -> ApiError:
@@ -134,7 +134,7 @@ def bad_request(message: str) -> ApiError:
 
 def forbidden(rt: ResourceType, name: str, why: str) -> ApiError:
     return ApiError(403, "Forbidden", f'{rt.qualified} "{name}" is forbidden: {why}',
-                    _details(rt, name))
+                    details(rt, name))
 
 
 def method_not_allowed(message: str = "the server does not allow this method on the requested resource") -> ApiError:

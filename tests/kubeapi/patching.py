@@ -10,8 +10,8 @@
   Custom resources refuse it with 415, as the real server does.
 - ``application/apply-patch+yaml``: server-side apply, simplified: the applied
   configuration is merged in (associative lists by key) and the fields this field
-  manager applied last time but no longer does are removed. Conflicts between managers
-  are not detected (as if ``force=true``).
+  manager applied last time but no longer does are removed; conflicts with other
+  managers' fields are found by ``ownership``.
 """
 
 from __future__ import annotations
@@ -207,33 +207,3 @@ def _apply_list(field: str, live: Any, applied: list[Any], previous: Any) -> lis
         if item.get(key) not in present:
             out.append(copy.deepcopy(item))
     return out
-
-
-def fields_v1(obj: Any, field: str | None = None) -> dict[str, Any]:
-    """A ``FieldsV1`` set for an applied configuration (``managedFields``)."""
-    out: dict[str, Any] = {}
-    if isinstance(obj, dict):
-        for key, value in obj.items():
-            if key in ("apiVersion", "kind") and field is None:
-                continue
-            if isinstance(value, dict):
-                out[f"f:{key}"] = fields_v1(value, key)
-            elif isinstance(value, list):
-                mk = _merge_key(key, value)
-                items: dict[str, Any] = {}
-                for item in value:
-                    if mk and isinstance(item, dict):
-                        inner = fields_v1(item, key)
-                        items[f'k:{{"{mk}":{_json_scalar(item.get(mk))}}}'] = {".": {}, **inner}
-                    elif not isinstance(item, dict):
-                        items[f"v:{_json_scalar(item)}"] = {}
-                out[f"f:{key}"] = items
-            else:
-                out[f"f:{key}"] = {}
-    return out
-
-
-def _json_scalar(value: Any) -> str:
-    import json
-
-    return json.dumps(value)

@@ -237,7 +237,8 @@ class KubeEmulator(kmock.RawHandler):
         q = raw.query
         opts = WriteOptions(dry_run="All" in q.getall("dryRun", []),
                             field_validation=q.get("fieldValidation") or "Warn",
-                            field_manager=q.get("fieldManager"))
+                            field_manager=q.get("fieldManager"),
+                            default_manager=(raw.headers.get("User-Agent") or "unknown").split("/")[0])
         if opts.field_validation not in ("Strict", "Warn", "Ignore"):
             raise errors.bad_request(f"fieldValidation must be one of Strict, Warn, Ignore, got {opts.field_validation}")
         if method == "GET" and name is None:

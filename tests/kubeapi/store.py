@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import builtin, errors, schema
+from . import builtin, errors, ownership, schema
 from .errors import ApiError, FieldError
 from .patching import (
     APPLY_PATCH,
@@ -36,7 +36,6 @@ from .patching import (
     MERGE_PATCH,
     STRATEGIC_PATCH,
     apply_merge,
-    fields_v1,
     json_patch,
     merge_patch,
     strategic_merge_patch,
@@ -92,6 +91,10 @@ class WriteOptions:
     #: ``Strict`` (kubectl sends it), ``Warn`` (the server's default) or ``Ignore``.
     field_validation: str = "Warn"
     field_manager: str | None = None
+    #: The manager of writes that name none: the User-Agent's product, as on the server.
+    default_manager: str = "kube-api-fixture"
+    #: Set by server-side apply: the configuration applied (its fields become the manager's).
+    applied: Obj | None = None
     warnings: list[str] = field(default_factory=list)
 
 
@@ -105,6 +108,9 @@ class Store:
         self.log: deque[Event] = deque(maxlen=LOG_SIZE)
         self.watchers: list[Watcher] = []
         self.applied: dict[tuple[StoreKey, str, str, str], Obj] = {}
+        #: Field owners per object, and when each (manager, operation) last changed its set.
+        self.owners: dict[tuple[StoreKey, str, str], dict[ownership.Path, ownership.Owner]] = {}
+        self.stamps: dict[tuple[StoreKey, str, str], dict[ownership.Owner, str]] = {}
         self.changed = asyncio.Event()
         self.writes = 0
         for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
@@ -275,13 +281,15 @@ class Store:
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = now_rfc3339()
         meta["generation"] = 1
-        if opts.field_manager:
-            meta["managedFields"] = [self._managed_entry(rt, opts.field_manager, "Update", None)]
+        okey = (rt.storage_key, namespace or "", name)
+        owners: dict[ownership.Path, ownership.Owner] = {}
+        self._own(rt, owners, okey, None, obj, opts)
         if opts.dry_run:
             meta["resourceVersion"] = str(self.rv)
             return self.view(rt, obj)
         meta["resourceVersion"] = self._next_rv()
         bucket[key] = obj
+        self.owners[okey] = owners
         self._after_write(rt, None, obj)
         self._emit(rt.storage_key, "ADDED", obj, None)
         return self.view(rt, obj)
@@ -307,7 +315,7 @@ class Store:
               patch: Any, subresource: str | None, opts: WriteOptions, force: bool = False) -> Obj:
         old = self._bucket(rt).get(self._key(rt, namespace, name))
         if content_type == APPLY_PATCH:
-            return self._apply(rt, namespace, name, old, patch, subresource, opts)
+            return self._apply(rt, namespace, name, old, patch, subresource, opts, force)
         if old is None:
             raise errors.not_found(rt, name)
         current = self.view(rt, old)
@@ -333,7 +341,7 @@ class Store:
         return self._update(rt, old, new, subresource, opts, require_rv=False)
 
     def _apply(self, rt: ResourceType, namespace: str | None, name: str, old: Obj | None,
-               applied: Any, subresource: str | None, opts: WriteOptions) -> Obj:
+               applied: Any, subresource: str | None, opts: WriteOptions, force: bool) -> Obj:
         if not isinstance(applied, dict):
             raise errors.bad_request("the apply configuration must be an object")
         manager = opts.field_manager
@@ -344,34 +352,47 @@ class Store:
             raise errors.bad_request(
                 f"the name of the object ({body_name}) does not match the name on the URL ({name})")
         akey = (rt.group_plural, namespace or "", name, manager)
+        opts.applied = applied
         if old is None:
             obj = copy.deepcopy(applied)
             obj.setdefault("metadata", {})["name"] = name
             created = self.create(rt, namespace, obj, opts)
             if not opts.dry_run:
                 self.applied[akey] = copy.deepcopy(applied)
-                stored = self._bucket(rt)[self._key(rt, namespace, name)]
-                stored["metadata"]["managedFields"] = [self._managed_entry(rt, manager, "Apply", applied)]
-                created = self.view(rt, stored)
             return created
         current = self.view(rt, old)
+        if not force:
+            found = ownership.conflicts(self.owners.get((rt.storage_key, namespace or "", name), {}),
+                                        current, applied, manager)
+            if found:
+                raise ApiError(409, "Conflict", ownership.conflict_message(found, rt.api_version), {
+                    **errors.details(rt, name),
+                    "causes": [{"reason": "FieldManagerConflict", "field": f,
+                                "message": f'conflict with "{m}" using {rt.api_version}'} for f, m in found]})
         previous = self.applied.get(akey)
         new = apply_merge(current, copy.deepcopy(applied), previous)
-        new["metadata"]["managedFields"] = [
-            e for e in (current["metadata"].get("managedFields") or [])
-            if not (e.get("manager") == manager and e.get("operation") == "Apply")
-        ] + [self._managed_entry(rt, manager, "Apply", applied)]
         result = self._update(rt, old, new, subresource, opts, require_rv=False)
         if not opts.dry_run:
             self.applied[akey] = copy.deepcopy(applied)
         return result
 
-    def _managed_entry(self, rt: ResourceType, manager: str, operation: str,
-                       applied: Obj | None) -> Obj:
-        entry: Obj = {"manager": manager, "operation": operation, "apiVersion": rt.api_version,
-                      "time": now_rfc3339(), "fieldsType": "FieldsV1"}
-        entry["fieldsV1"] = fields_v1(applied) if applied is not None else {"f:metadata": {}}
-        return entry
+    def _own(self, rt: ResourceType, owners: dict[ownership.Path, ownership.Owner],
+             okey: tuple[StoreKey, str, str], old: Obj | None, new: Obj, opts: WriteOptions) -> None:
+        """Record who set what (in ``owners``) and render ``managedFields`` into ``new``."""
+        before = ownership.managed_fields(owners, rt.api_version, {})
+        manager = opts.field_manager or opts.default_manager
+        if opts.applied is not None:
+            ownership.record_apply(owners, opts.applied, manager, new)
+        else:
+            ownership.record_update(owners, old or {}, new, manager)
+        stamps = dict(self.stamps.get(okey, {}))
+        after = ownership.managed_fields(owners, rt.api_version, {})
+        changed = {(e["manager"], e["operation"]) for e in after if e not in before}
+        for owner in changed:
+            stamps[owner] = now_rfc3339()
+        if not opts.dry_run:
+            self.stamps[okey] = stamps
+        new["metadata"]["managedFields"] = ownership.managed_fields(owners, rt.api_version, stamps)
 
     def _update(self, rt: ResourceType, old: Obj, new: Obj, subresource: str | None,
                 opts: WriteOptions, require_rv: bool) -> Obj:
@@ -421,6 +442,9 @@ class Store:
         if _spec_part(new) != _spec_part(old):
             meta["generation"] = int(old_meta.get("generation") or 1) + 1
         meta["resourceVersion"] = old_meta["resourceVersion"]
+        okey = (rt.storage_key, old_meta.get("namespace") or "", name)
+        owners = dict(self.owners.get(okey, {}))
+        self._own(rt, owners, okey, old, new, opts)
         if new == old:
             return self.view(rt, old)  # a no-op write: no new resourceVersion, no event
         if opts.dry_run:
@@ -428,6 +452,7 @@ class Store:
         meta["resourceVersion"] = self._next_rv()
         key = self._key(rt, meta.get("namespace"), name)
         self._bucket(rt)[key] = new
+        self.owners[okey] = owners
         self._after_write(rt, old, new)
         if meta.get("deletionTimestamp") and not meta.get("finalizers") and not _is_graceful_pod(rt, new):
             del self._bucket(rt)[key]
@@ -539,6 +564,8 @@ class Store:
         for akey in [k for k in self.applied if k[0] == rt.group_plural
                      and k[1] == (meta.get("namespace") or "") and k[2] == meta["name"]]:
             del self.applied[akey]
+        self.owners.pop((rt.storage_key, meta.get("namespace") or "", meta["name"]), None)
+        self.stamps.pop((rt.storage_key, meta.get("namespace") or "", meta["name"]), None)
         if rt.group_plural == ("apiextensions.k8s.io", "customresourcedefinitions"):
             spec = obj.get("spec") or {}
             self.data.pop((spec.get("group", ""), (spec.get("names") or {}).get("plural", "")), None)

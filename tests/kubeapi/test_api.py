@@ -446,3 +446,33 @@ def test_field_selectors_are_limited_to_the_kinds_field_labels(kube_api: KubeAPI
     status, _, _ = kube_api.request("GET", "/api/v1/namespaces/default/events?fieldSelector="
                                            "involvedObject.name%3Dr%2CinvolvedObject.kind%3DWidget")
     assert status == 200
+
+
+def test_server_side_apply_conflicts_with_another_managers_fields(kube_api: KubeAPI) -> None:
+    dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "labels": {"app": "d"}},
+           "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "d"}}, "template": {
+               "metadata": {"labels": {"app": "d"}},
+               "spec": {"containers": [{"name": "c", "image": "i:1"}]}}}}
+    path = "/apis/apps/v1/namespaces/default/deployments/d"
+    apply = "application/apply-patch+yaml"
+    status, _, _ = kube_api.request("PATCH", path + "?fieldManager=helm", dep, content_type=apply)
+    assert status == 201
+    status, _, _ = kube_api.request("PATCH", path + "/scale?fieldManager=kubectl-scale", {"spec": {"replicas": 5}},
+                                    content_type="application/merge-patch+json")
+    assert status == 200
+    dep["spec"]["template"]["spec"]["containers"][0]["image"] = "i:2"
+    status, body, _ = kube_api.request("PATCH", path + "?fieldManager=helm&force=false", dep, content_type=apply)
+    assert (status, body["reason"]) == (409, "Conflict")
+    assert body["message"] == ('Apply failed with 1 conflict: conflict with "kubectl-scale" using apps/v1: '
+                               ".spec.replicas")
+    assert body["details"]["causes"][0]["field"] == ".spec.replicas"
+    dep["spec"]["replicas"] = 5  # agreeing with the owner's value is no conflict
+    status, body, _ = kube_api.request("PATCH", path + "?fieldManager=helm", dep, content_type=apply)
+    assert status == 200 and body["spec"]["template"]["spec"]["containers"][0]["image"] == "i:2"
+    dep["spec"]["replicas"] = 3
+    status, body, _ = kube_api.request("PATCH", path + "?fieldManager=helm&force=true", dep, content_type=apply)
+    assert status == 200 and body["spec"]["replicas"] == 3
+    managers = {(e["manager"], e["operation"]): e["fieldsV1"] for e in body["metadata"]["managedFields"]}
+    assert "f:replicas" in managers[("helm", "Apply")]["f:spec"]
+    assert "f:replicas" not in managers.get(("kubectl-scale", "Update"), {}).get("f:spec", {})
+    assert 'k:{"name":"c"}' in managers[("helm", "Apply")]["f:spec"]["f:template"]["f:spec"]["f:containers"]
