@@ -60,8 +60,12 @@ class chain(TaskList):
         steps = [maybe_signature(t, app) for t in flatten_args(tasks)]
         if app is None:
             app = next((s._app for s in steps if s._app is not None), None)
-        self.tasks: list[Signature] = normalize(steps, app)
-        super().__init__("celeriac.chain", (), {}, options, app=app, subtask_type="chain")
+        super().__init__("celeriac.chain", (), {"tasks": normalize(steps, app)}, options, app=app,
+                         subtask_type="chain")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """``chain(...)()`` applies the chain asynchronously, as in Celery."""
+        return self.apply_async(args, kwargs) if self.tasks else None
 
     @property
     def id(self) -> str | None:

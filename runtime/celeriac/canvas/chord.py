@@ -27,15 +27,32 @@ class chord(Signature):
     """``chord(add.s(i, i) for i in range(10))(tsum.s())``, or ``chord(header, body)``."""
 
     def __init__(self, header: Any, body: Any = None, *, app: Celeriac | None = None, **options: Any) -> None:
-        self.header: group = header if isinstance(header, group) else group(header, app=app)
-        for member in self.header.tasks:
+        head: group = header if isinstance(header, group) else group(header, app=app)
+        for member in head.tasks:
             if isinstance(member, group | chord):
                 raise CeleriacError("a chord header cannot hold a group or a chord directly; "
                                     "flatten it or wrap it in a chain")
-        self.body: Signature | None = maybe_signature(body, app) if body is not None else None
+        callback = maybe_signature(body, app) if body is not None else None
         if app is None:
-            app = self.header._app or (self.body._app if self.body is not None else None)
-        super().__init__("celeriac.chord", (), {}, options, app=app, subtask_type="chord")
+            app = head._app or (callback._app if callback is not None else None)
+        super().__init__("celeriac.chord", (), {"header": head, "body": callback}, options, app=app,
+                         subtask_type="chord")
+
+    @property
+    def header(self) -> group:
+        return self["kwargs"]["header"]  # type: ignore[no-any-return]
+
+    @header.setter
+    def header(self, value: group) -> None:
+        self["kwargs"] = {**self["kwargs"], "header": value}
+
+    @property
+    def body(self) -> Signature | None:
+        return self["kwargs"].get("body")  # type: ignore[no-any-return]
+
+    @body.setter
+    def body(self, value: Signature | None) -> None:
+        self["kwargs"] = {**self["kwargs"], "body": value}
 
     def __call__(self, body: Any = None, **options: Any) -> Any:  # chord(header)(body)
         if body is not None:

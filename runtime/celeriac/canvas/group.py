@@ -34,7 +34,13 @@ class TaskList(Signature):
     """A signature made of other signatures (``tasks``), as group and chain are: on the
     wire their ``kwargs`` hold ``{"tasks": [signature dicts]}``."""
 
-    tasks: list[Signature]
+    @property
+    def tasks(self) -> list[Signature]:
+        return self["kwargs"]["tasks"]  # type: ignore[no-any-return]
+
+    @tasks.setter
+    def tasks(self, value: list[Signature]) -> None:
+        self["kwargs"] = {**self.get("kwargs", {}), "tasks": list(value)}
 
     def to_dict(self) -> dict[str, Any]:
         d = super().to_dict()
@@ -51,10 +57,14 @@ class group(TaskList):
     """``group(add.s(i, i) for i in range(10))``: run all at once, results in order."""
 
     def __init__(self, *tasks: Any, app: Celeriac | None = None, **options: Any) -> None:
-        self.tasks: list[Signature] = [maybe_signature(t, app) for t in flatten_args(tasks)]
-        super().__init__("celeriac.group", (), {}, options, app=app, subtask_type="group")
+        members = [maybe_signature(t, app) for t in flatten_args(tasks)]
+        super().__init__("celeriac.group", (), {"tasks": members}, options, app=app, subtask_type="group")
         if app is None and self.tasks:
             self._app = self.tasks[0]._app
+
+    def __call__(self, *args: Any, **options: Any) -> GroupResult:
+        """``group(...)()`` applies the group asynchronously, as in Celery."""
+        return self.apply_async(args, **options)
 
     @property
     def id(self) -> str | None:
@@ -118,7 +128,7 @@ class group(TaskList):
     def __len__(self) -> int:
         return len(self.tasks)
 
-    def __iter__(self) -> Iterator[Signature]:
+    def __iter__(self) -> Iterator[Signature]:  # type: ignore[override]
         return iter(self.tasks)
 
     def __repr__(self) -> str:

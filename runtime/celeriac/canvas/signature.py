@@ -58,8 +58,13 @@ def register_type(name: str, factory: Callable[[Mapping[str, Any], Celeriac | No
     _TYPES[name] = factory
 
 
-class Signature:
-    """A task name with arguments and call options (``add.s(2, 2)``)."""
+class Signature(dict[str, Any]):
+    """A task name with arguments and call options (``add.s(2, 2)``).
+
+    A ``dict`` as in Celery (keys ``task``, ``args``, ``kwargs``, ``options``,
+    ``subtask_type``, ``immutable``), so ``dict(sig)``, ``json.dumps(sig)`` and a signature
+    passed as an argument or returned by a task all carry it as its wire form.
+    """
 
     subtask_type_name: ClassVar[str | None] = None
 
@@ -70,13 +75,60 @@ class Signature:
             d = task
             task, args, kwargs = d["task"], d.get("args", ()), d.get("kwargs", {})
             options, immutable, subtask_type = d.get("options", {}), d.get("immutable", False), d.get("subtask_type")
-        self.task: str = task if isinstance(task, str) else task.name
-        self.args: tuple[Any, ...] = tuple(args)
-        self.kwargs: dict[str, Any] = dict(kwargs or {})
-        self.options: dict[str, Any] = {**(options or {}), **ex}
-        self.immutable = immutable
-        self.subtask_type = subtask_type
+        super().__init__(task=task if isinstance(task, str) else task.name, args=tuple(args),
+                         kwargs=dict(kwargs or {}), options={**(options or {}), **ex},
+                         subtask_type=subtask_type, immutable=bool(immutable))
         self._app = app
+
+    # The dict's items, as attributes (Celery's names).
+    @property
+    def task(self) -> str:
+        return str(self["task"])
+
+    @task.setter
+    def task(self, value: str) -> None:
+        self["task"] = value
+
+    @property
+    def args(self) -> tuple[Any, ...]:
+        return self["args"]  # type: ignore[no-any-return]
+
+    @args.setter
+    def args(self, value: Sequence[Any]) -> None:
+        self["args"] = tuple(value)
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return self["kwargs"]  # type: ignore[no-any-return]
+
+    @kwargs.setter
+    def kwargs(self, value: Mapping[str, Any]) -> None:
+        self["kwargs"] = dict(value)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return self["options"]  # type: ignore[no-any-return]
+
+    @options.setter
+    def options(self, value: Mapping[str, Any]) -> None:
+        self["options"] = dict(value)
+
+    @property
+    def immutable(self) -> bool:
+        return bool(self["immutable"])
+
+    @immutable.setter
+    def immutable(self, value: bool) -> None:
+        self["immutable"] = bool(value)
+
+    @property
+    def subtask_type(self) -> str | None:
+        value = self.get("subtask_type")
+        return str(value) if value is not None else None
+
+    @subtask_type.setter
+    def subtask_type(self, value: str | None) -> None:
+        self["subtask_type"] = value
 
     @property
     def app(self) -> Celeriac:
@@ -201,7 +253,7 @@ class Signature:
 
     # -- composing ---------------------------------------------------------------------------
 
-    def __or__(self, other: Signature) -> Signature:
+    def __or__(self, other: Signature) -> Signature:  # type: ignore[override]
         from celeriac.canvas.chain import chain
         from celeriac.canvas.chord import chord
         from celeriac.canvas.group import group
@@ -220,7 +272,10 @@ class Signature:
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Signature) and other.to_dict() == self.to_dict()
 
-    def __hash__(self) -> int:
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:  # type: ignore[override]
         return hash((self.task, self.args))
 
     def __repr__(self) -> str:
