@@ -96,7 +96,7 @@ def _decoded(record: ResultRecord, accept: frozenset[str]) -> tuple[Any, str | N
     if record.result is None:
         return None, None, None
     try:
-        value = serialization.loads(record.result, record.content_type, accept)
+        value = serialization.loads(record.result, record.content_type, accept, typed=False)  # JSON-able
     except Exception as exc:  # not accepted or undecodable: say so, never raise from a lookup
         return None, None, f"result not decoded: {exc}" if record.status in states.EXCEPTION_STATES else None
     if record.status in states.EXCEPTION_STATES and isinstance(value, Mapping) and "exc_type" in value:

@@ -7,6 +7,7 @@ in ``accept_content`` (pickle is not, by default) with :class:`ContentDisallowed
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import decimal
 import json
@@ -30,14 +31,68 @@ class Serializer:
     loads: Callable[[bytes], Any]
 
 
+def _typed(kind: str, value: Any) -> dict[str, Any]:
+    return {"__type__": kind, "__value__": value}
+
+
 def _json_default(obj: Any) -> Any:
-    if isinstance(obj, dt.datetime | dt.date | dt.time):
-        return obj.isoformat()
-    if isinstance(obj, uuid.UUID | decimal.Decimal):
-        return str(obj)
+    """Types JSON lacks, in kombu's envelope (``{"__type__": ..., "__value__": ...}``), as
+    Celery's JSON serializer writes them, so both read each other's messages and results."""
+    reducer = getattr(obj, "__json__", None)
+    if reducer is not None:
+        return reducer()
+    if isinstance(obj, dt.datetime):
+        return _typed("datetime", obj.isoformat())
+    if isinstance(obj, dt.date):
+        return _typed("date", obj.isoformat())
+    if isinstance(obj, dt.time):
+        return _typed("time", obj.isoformat())
+    if isinstance(obj, decimal.Decimal):
+        return _typed("decimal", str(obj))
+    if isinstance(obj, uuid.UUID):
+        return _typed("uuid", {"hex": obj.hex})
+    if isinstance(obj, bytes | bytearray | memoryview):
+        raw = bytes(obj)
+        try:
+            return _typed("bytes", raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            return _typed("base64", base64.b64encode(raw).decode("ascii"))
     if isinstance(obj, set | frozenset | tuple):
         return list(obj)
     raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+
+_DECODERS: dict[str, Callable[[Any], Any]] = {
+    "datetime": dt.datetime.fromisoformat,
+    "date": dt.date.fromisoformat,
+    "time": dt.time.fromisoformat,
+    "decimal": decimal.Decimal,
+    "uuid": lambda v: uuid.UUID(**v) if isinstance(v, dict) else uuid.UUID(v),
+    "bytes": lambda v: v.encode("utf-8"),
+    "base64": lambda v: base64.b64decode(v.encode("ascii")),
+}
+
+
+def _object_hook(obj: dict[str, Any]) -> Any:
+    if len(obj) == 2 and "__type__" in obj and "__value__" in obj:
+        decoder = _DECODERS.get(obj["__type__"])
+        if decoder is not None:
+            return decoder(obj["__value__"])
+    return obj
+
+
+def _json_loads(data: bytes | str) -> Any:
+    """JSON, with kombu's typed envelopes turned back into their types. The hook costs a
+    Python call per object, so it only runs on payloads that hold an envelope at all."""
+    marker = '"__type__"' if isinstance(data, str) else b'"__type__"'
+    if marker in data:  # type: ignore[operator]
+        return json.loads(data, object_hook=_object_hook)
+    return json.loads(data)
+
+
+def json_plain(data: bytes | str) -> Any:
+    """JSON as plain JSON values (envelopes left as dicts): what a JSON-only reader sees."""
+    return json.loads(data)
 
 
 _json_encoder = json.JSONEncoder(default=_json_default, separators=(",", ":"), ensure_ascii=False)
@@ -53,7 +108,13 @@ def _json_dumps(obj: Any) -> bytes:
 
 
 def _msgpack_default(obj: Any) -> Any:
-    return _json_default(obj)
+    if isinstance(obj, dt.datetime | dt.date | dt.time):
+        return obj.isoformat()
+    if isinstance(obj, uuid.UUID | decimal.Decimal):
+        return str(obj)
+    if isinstance(obj, set | frozenset | tuple):
+        return list(obj)
+    raise TypeError(f"Object of type {type(obj).__name__} is not msgpack serializable")
 
 
 def _msgpack_dumps(obj: Any) -> bytes:
@@ -86,7 +147,7 @@ YAML = "application/x-yaml"
 PICKLE = "application/x-python-serialize"
 
 _BY_NAME: dict[str, Serializer] = {
-    "json": Serializer("json", JSON, _json_dumps, json.loads),
+    "json": Serializer("json", JSON, _json_dumps, _json_loads),
     "msgpack": Serializer("msgpack", MSGPACK, _msgpack_dumps, _msgpack_loads),
     "yaml": Serializer("yaml", YAML, _yaml_dumps, _yaml_loads),
     "pickle": Serializer("pickle", PICKLE, _pickle_dumps, _pickle_loads),
@@ -137,8 +198,9 @@ def dumps(obj: Any, serializer: str = "json") -> tuple[str, bytes]:
     return s.content_type, s.dumps(obj)
 
 
-def loads(data: bytes, content_type: str, accept: frozenset[str]) -> Any:
-    """Deserialize, refusing content types that are not accepted.
+def loads(data: bytes, content_type: str, accept: frozenset[str], *, typed: bool = True) -> Any:
+    """Deserialize, refusing content types that are not accepted. ``typed=False`` leaves
+    JSON's typed envelopes (datetimes, bytes, ...) as dicts, for readers that need JSON.
 
     Raises:
         ContentDisallowed: ``content_type`` is not in ``accept``.
@@ -150,6 +212,8 @@ def loads(data: bytes, content_type: str, accept: frozenset[str]) -> Any:
             f"refusing content type {content_type!r}: not in accept_content {sorted(accept)}"
         )
     try:
+        if not typed and s.content_type == JSON:
+            return json_plain(data)
         return s.loads(data)
     except Exception as exc:
         raise DecodeError(f"cannot decode {s.name} payload: {exc}") from exc
