@@ -31,6 +31,14 @@ class DecodeError(CeleriacError):
     """A message or result could not be decoded."""
 
 
+class EncodeError(CeleriacError):
+    """A task's result (or a message it sends) could not be serialized (Celery's name)."""
+
+
+class AuthenticationFailed(BrokerError):
+    """The broker refused the credentials: not an outage, so never retried."""
+
+
 class ContentDisallowed(DecodeError):
     """The content type is not listed in ``accept_content``."""
 

@@ -64,6 +64,9 @@ class Delivery:
     """How many times this message has been delivered, this time included."""
     revoked: bool = False
     """The task id was revoked before this delivery (checked by the transport at fetch)."""
+    invalid: str | None = None
+    """Why the transport's own fields of this entry are unusable (e.g. a ``deliveries`` that
+    is not a number): the worker dead-letters it with this reason, running nothing."""
 
 
 @dataclass(slots=True)
@@ -294,8 +297,10 @@ class Broker(Protocol):
     def refresh_leases(self, consumer: str, deliveries: Sequence[Delivery]) -> None:
         """Tell the broker these messages are still held by a live consumer."""
 
-    def release_consumer(self, queues: Sequence[str], consumer: str, *, count_delivery: bool) -> int:
-        """Requeue every message a (finished or dead) consumer holds; returns how many."""
+    def release_consumer(self, queues: Sequence[str], consumer: str, *, count_delivery: bool,
+                         cause: str = "crashed") -> int:
+        """Requeue every message a (finished or dead) consumer holds; returns how many.
+        ``cause`` (how it died) goes into the history of a counted hand-back."""
 
     def reclaim(self, queues: Sequence[str], idle_s: float, max_deliveries: int) -> int:
         """Return messages whose holder stopped heartbeating; dead-letter the poison ones."""

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 from celeriac import serialization, states
 from celeriac.backends.base import ChordJoin, Outgoing, ResultRecord, Settlement
 from celeriac.canvas.signature import CHORD_HEADER, ERRBACK_HEADER, ChordArgs, Lineage, Signature
-from celeriac.errors import ChordError
+from celeriac.errors import ChordError, DecodeError
+from celeriac.message import MAX_CHORD_SIZE
 from celeriac.request import Context
 from celeriac.result import exception_from_dict, exception_to_dict
 
@@ -164,12 +165,24 @@ def resolve(app: Celeriac, m: Message) -> Message:
 
 
 def _chord_args(app: Celeriac, chord: Mapping[str, Any], args: list[Any]) -> list[Any]:
-    group_id, size = str(chord["id"]), int(chord["size"])
+    if not isinstance(chord, Mapping) or not isinstance(chord.get("id"), str) or not chord["id"]:
+        raise DecodeError(f"header {CHORD_HEADER!r} must be an object with a string 'id'")
+    size = chord.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= MAX_CHORD_SIZE:
+        raise DecodeError(f"header '{CHORD_HEADER}.size' must be an integer 1-{MAX_CHORD_SIZE}")
+    group_id = chord["id"]
     state = app.broker.get_chord(group_id)  # joined by the broker's settle, with the acks
     if state.failure is not None:
-        info = json.loads(state.failure)
-        exc = info.get("exc") or {}
-        message = " ".join(map(str, exc.get("exc_message") or []))
+        try:
+            info = json.loads(state.failure)
+        except ValueError:
+            raise DecodeError(f"chord {group_id}: its failure record is not JSON") from None
+        if not isinstance(info, dict):
+            raise DecodeError(f"chord {group_id}: its failure record is not an object")
+        found = info.get("exc")
+        exc: dict[str, Any] = found if isinstance(found, dict) else {}
+        msg = exc.get("exc_message") or []
+        message = " ".join(map(str, msg if isinstance(msg, list) else [msg]))
         raise ChordError(f"Dependency {info.get('task_id')} ({info.get('task')}, header index "
                          f"{info.get('index')}) raised {exc.get('exc_type', 'an error')}: {message}")
     missing = [i for i in range(size) if i not in state.values]
@@ -181,5 +194,11 @@ def _chord_args(app: Celeriac, chord: Mapping[str, Any], args: list[Any]) -> lis
     values = []
     for i in range(size):
         content_type, _, payload = state.values[i].partition(b"\n")
-        values.append(serialization.loads(payload, content_type.decode(), accept))
+        try:  # DecodeError (and ContentDisallowed) name the problem; anything else is wrapped
+            values.append(serialization.loads(payload, content_type.decode(), accept))
+        except DecodeError as exc:
+            raise DecodeError(f"chord {group_id}: the result of header task {i} cannot be read: {exc}") from None
+        except Exception as exc:
+            raise DecodeError(f"chord {group_id}: the result of header task {i} cannot be read: "
+                              f"{type(exc).__name__}: {exc}") from None
     return [values, *args] if chord.get("prepend", True) else args

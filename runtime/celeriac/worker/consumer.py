@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from celeriac import states
 from celeriac.backends.base import ControlSubscription, Delivery, RunningSnapshot, Settlement
-from celeriac.errors import BrokerError, ConnectionLost, TimeLimitExceeded
+from celeriac.errors import AuthenticationFailed, BrokerError, ConnectionLost, TimeLimitExceeded
 from celeriac.health import Progress, SharedProgress
 from celeriac.worker import remote
 from celeriac.worker.execute import Executor, Job, Outcome
@@ -244,7 +244,9 @@ class Consumer:
                     progress.broker_ok = time.monotonic()
                 except BrokerError as exc:
                     progress.broker_failed = time.monotonic()
-                    if isinstance(exc, ConnectionLost):
+                    if isinstance(exc, AuthenticationFailed):
+                        logger.error("broker authentication failed (%s); retrying in %.1fs", exc, backoff)
+                    elif isinstance(exc, ConnectionLost):
                         logger.warning("broker unreachable (%s); retrying in %.1fs", exc, backoff)
                     else:
                         logger.error("fetch failed (%s); retrying in %.1fs", exc, backoff)
@@ -422,7 +424,7 @@ class Consumer:
             with self._outbox_cond:
                 self._outbox_cond.notify()
 
-    def _write(self, batch: list[Settlement]) -> None:
+    def _write(self, batch: list[Settlement], *, bare_ok: bool = True) -> None:
         """Write settlements, retrying through broker outages; never drops one silently."""
         backoff = 0.05
         running = self.running_snapshot()
@@ -442,7 +444,7 @@ class Consumer:
                 logger.warning("broker unreachable while settling %d task(s) (%s); retrying", len(batch), exc)
                 time.sleep(backoff + random.uniform(0, backoff))
                 backoff = min(BACKOFF_MAX_S, backoff * 2)
-            except BrokerError:
+            except BrokerError as exc:
                 if running is not None:
                     with self._run_lock:
                         self._run_written = None  # the next write carries a fresh snapshot
@@ -451,6 +453,12 @@ class Consumer:
                     logger.warning("could not write this worker's running snapshot", exc_info=True)
                     return
                 if len(batch) == 1:
+                    bare = _bare(batch[0], exc) if bare_ok else None
+                    if bare is not None:  # the task ran: ack it with a FAILURE rather than run it again
+                        logger.error("cannot settle message %s (%s); writing a bare FAILURE and the ack",
+                                     batch[0].delivery.message_id if batch[0].delivery else "-", exc)
+                        self._write([bare], bare_ok=False)
+                        return
                     logger.critical("cannot settle message %s; it will be redelivered after its lease",
                                     batch[0].delivery.message_id if batch[0].delivery else "-", exc_info=True)
                     return
@@ -536,6 +544,22 @@ def _control_revoke(consumer: Consumer, message: dict[str, Any]) -> None:
         for task_id in ids:
             if executor.terminate(task_id):
                 logger.warning("task %s terminated (revoke with terminate)", task_id)
+
+
+def _bare(s: Settlement, exc: BaseException) -> Settlement:
+    """What is left of a settlement the broker refused: its ack (or dead letter) and, for a
+    task that ran, a FAILURE naming the error, so that it is not run again."""
+    record = s.result
+    if record is not None and record.status != states.REJECTED:
+        from celeriac import serialization
+        from celeriac.backends.base import ResultRecord
+
+        meta = {"exc_type": "EncodeError", "exc_module": "celeriac.errors",
+                "exc_message": [f"the outcome could not be written: {str(exc)[:500]}"]}
+        record = ResultRecord(task_id=record.task_id, status=states.FAILURE, content_type=serialization.JSON,
+                              result=serialization.dumps(meta, "json")[1], date_done=time.time(),
+                              task=record.task, worker=record.worker, queue=record.queue)
+    return Settlement(s.delivery, record, dead_letter_reason=s.dead_letter_reason)
 
 
 def _close_quietly(sub: ControlSubscription) -> None:

@@ -20,9 +20,11 @@ from celeriac import retrying, serialization, signals, states
 from celeriac.backends.base import Delivery, Outgoing, ResultRecord, Settlement
 from celeriac.canvas.followups import after_failure, after_success, needs_resolving, resolve
 from celeriac.errors import (
+    BrokerError,
     ChordError,
     ContentDisallowed,
     DecodeError,
+    EncodeError,
     HardTimeLimit,
     Ignore,
     NotRegistered,
@@ -33,7 +35,7 @@ from celeriac.errors import (
     Terminated,
     TimeLimitExceeded,
 )
-from celeriac.message import Message, parse_time
+from celeriac.message import MAX_ID_LEN, Message, parse_time
 from celeriac.request import Context, pop_request, push_request
 from celeriac.result import exception_to_dict
 from celeriac.task import Task
@@ -108,14 +110,32 @@ class Executor:
     # -- decoding and checks -------------------------------------------------------------------
 
     def begin(self, d: Delivery) -> Job | Settlement:
-        """Decode and check a delivery: a :class:`Job` to run, or a settlement to write now."""
+        """Decode and check a delivery: a :class:`Job` to run, or a settlement to write now.
+
+        Never raises: a message that breaks a bound (or trips anything unforeseen while it
+        is checked) becomes a dead letter with the reason, before any task code runs; a
+        broker error while checking hands the message back untouched.
+        """
+        if d.invalid is not None:  # the transport found a bad field (docs/protocol.md, Bounds)
+            return self._reject(d, f"malformed entry: {d.invalid}")
+        try:
+            return self._begin(d)
+        except BrokerError as exc:
+            logger.warning("could not check message %s (%s): handing it back", d.message_id, exc)
+            again = Outgoing(queue=d.queue, task_id=d.task_id, content_type=d.content_type, body=d.body,
+                             priority=d.priority or None)
+            return Settlement(d, publish=[again])
+        except Exception as exc:
+            return self._reject(d, f"malformed message: {type(exc).__name__}: {exc}")
+
+    def _begin(self, d: Delivery) -> Job | Settlement:
         try:
             body = serialization.loads(d.body, d.content_type, self.accept)
             message = Message.from_dict(body)
         except ContentDisallowed as exc:
             return self._reject(d, f"content type not accepted: {exc}")
         except DecodeError as exc:
-            return self._reject(d, f"malformed message: {exc}")
+            return self._reject(d, f"malformed message: {exc}", task_id=_body_id(body_or_none(d, self.accept)))
         task = self.app.tasks.get(message.task)
         if task is None:
             return self._reject(d, f"unknown task {message.task!r} (not registered in this worker)",
@@ -151,6 +171,8 @@ class Executor:
                 message = resolve(self.app, message)
             except ChordError as exc:
                 chord_error = exc
+            except DecodeError as exc:
+                return self._reject(d, f"malformed message: {exc}", message)
         context = Context(
             id=message.id, task=message.task, args=message.args, kwargs=message.kwargs,
             retries=message.retries, root_id=message.root_id, parent_id=message.parent_id,
@@ -312,7 +334,42 @@ class Executor:
     # -- settling --------------------------------------------------------------------------------
 
     def finish(self, job: Job, outcome: Outcome) -> Settlement:
-        """The settlement for a job's outcome (autoretry decided here); runs task hooks."""
+        """The settlement for a job's outcome (autoretry decided here); runs task hooks.
+
+        Never raises: the body has run, so whatever goes wrong from here (a result that
+        cannot be serialized, a follow-up that cannot be built) is recorded as the task's
+        ``FAILURE`` in this same settlement, and the message is acked, never run again.
+        """
+        try:
+            return self._finish(job, outcome)
+        except Exception as exc:
+            if outcome.state in (states.SUCCESS, states.RETRY):
+                why = "result" if outcome.state == states.SUCCESS else "retry"
+                failure = Outcome(states.FAILURE, exc=_encode_error(job, why, exc),
+                                  traceback=tb_module.format_exc())
+                try:
+                    return self._finish(job, failure)
+                except Exception:
+                    logger.exception("Task %s[%s]: recording its failure failed too", job.message.task,
+                                     job.message.id)
+            return self._bare_failure(job, exc)
+
+    def _bare_failure(self, job: Job, exc: BaseException) -> Settlement:
+        """The last resort after the body ran: a FAILURE record without follow-ups, and the ack."""
+        m = job.message
+        err = exc if isinstance(exc, EncodeError) else _encode_error(job, "outcome", exc)
+        logger.error("Task %s[%s]: its outcome could not be settled (%s); recorded as FAILURE", m.task, m.id, err)
+        meta = {"exc_type": "EncodeError", "exc_module": "celeriac.errors", "exc_message": [str(err)[:2000]]}
+        record = ResultRecord(task_id=m.id, status=states.FAILURE, content_type=serialization.JSON,
+                              result=serialization.dumps(meta, "json")[1], date_done=time.time(), task=m.task,
+                              worker=self.hostname, retries=m.retries, queue=m.queue,
+                              parent_id=m.parent_id, root_id=m.root_id, group=m.group)
+        settlement = Settlement(job.delivery, result=record)
+        settlement.stats = (m.task, states.FAILURE, time.time() - (job.started or job.received),
+                            job.started or job.received)
+        return settlement
+
+    def _finish(self, job: Job, outcome: Outcome) -> Settlement:
         task, m = job.task, job.message
         runtime = time.time() - (job.started or job.received)
         self.processed += 1
@@ -435,10 +492,11 @@ class Executor:
         return s
 
     def _reject(self, d: Delivery, reason: str, m: Message | None = None,
-                exc: BaseException | None = None) -> Settlement:
+                exc: BaseException | None = None, *, task_id: str | None = None) -> Settlement:
+        reason = reason if len(reason) <= 2000 else reason[:1997] + "..."
         logger.error("Message %s (task id %s) dead-lettered: %s", d.message_id, d.task_id or "?", reason)
         s = Settlement(d, dead_letter_reason=reason)
-        task_id = m.id if m is not None else d.task_id
+        task_id = m.id if m is not None else (_usable_id(d.task_id) or task_id)
         if task_id:
             meta = exception_to_dict(exc) if exc is not None else {
                 "exc_type": "DecodeError", "exc_module": "celeriac.errors", "exc_message": [reason]}
@@ -470,6 +528,13 @@ class Executor:
 
     # -- whole deliveries ------------------------------------------------------------------------
 
+    def crashed(self, d: Delivery, exc: BaseException) -> Settlement:
+        """A delivery whose processing raised where nothing should (a bug): a dead letter
+        with the error, so the pool's thread or process goes on and the message is not held
+        for ever."""
+        logger.critical("processing message %s raised", d.message_id, exc_info=exc)
+        return self._reject(d, f"worker error while processing: {type(exc).__name__}: {exc}")
+
     def process(self, d: Delivery, on_started: Callable[[Job], None] | None = None) -> Settlement:
         """Decode, run and settle one delivery synchronously."""
         job = self.begin(d)
@@ -495,5 +560,32 @@ def _hook(fn: Callable[..., Any], *args: Any) -> None:
 
 
 def _short_repr(value: Any) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except Exception as exc:
+        text = f"<{type(value).__name__}: repr() raised {type(exc).__name__}>"
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _encode_error(job: Job, what: str, exc: BaseException) -> EncodeError:
+    return EncodeError(f"the {what} of {job.message.task}[{job.message.id}] cannot be settled: "
+                       f"{type(exc).__name__}: {exc}")
+
+
+def _usable_id(value: Any) -> str | None:
+    """A task id fit to store a result under (a REJECTED one, for a bad message)."""
+    if isinstance(value, str) and value and len(value) <= MAX_ID_LEN and "\n" not in value:
+        return value
+    return None
+
+
+def body_or_none(d: Delivery, accept: frozenset[str]) -> Any:
+    try:
+        return serialization.loads(d.body, d.content_type, accept)
+    except Exception:
+        return None
+
+
+def _body_id(body: Any) -> str | None:
+    """The ``id`` of a body that failed validation, if it has a usable one."""
+    return _usable_id(body.get("id")) if isinstance(body, dict) else None

@@ -57,6 +57,8 @@ class AsyncioPool:
                     c.job_started(job)
                     outcome = await c.executor.call_async(job)
                     settlement = c.executor.finish(job, outcome)
+            except Exception as exc:  # never expected (begin/finish do not raise)
+                settlement = c.executor.crashed(d, exc)
             finally:
                 self._running.pop(d.message_id, None)
             c.complete(settlement)

@@ -21,7 +21,11 @@ class SoloPool:
     def submit(self, delivery: Delivery) -> None:
         c = self._consumer
         assert c is not None
-        c.complete(c.executor.process(delivery, c.job_started))
+        try:
+            settlement = c.executor.process(delivery, c.job_started)
+        except Exception as exc:  # never expected (process() does not raise): keep the process
+            settlement = c.executor.crashed(delivery, exc)
+        c.complete(settlement)
 
     def shutdown(self, timeout_s: float) -> tuple[list[Delivery], list[Delivery]]:
         return [], []

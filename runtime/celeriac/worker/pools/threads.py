@@ -43,6 +43,8 @@ class ThreadPool:
                 self._running[me] = d
             try:
                 settlement = c.executor.process(d, c.job_started)
+            except Exception as exc:  # never expected (process() does not raise): keep the thread
+                settlement = c.executor.crashed(d, exc)
             finally:
                 with self._lock:
                     self._running.pop(me, None)
