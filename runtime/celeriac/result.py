@@ -7,8 +7,10 @@
 from __future__ import annotations
 
 import builtins
+import contextlib
 import datetime as dt
 import importlib
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -28,28 +30,44 @@ def exception_to_dict(exc: BaseException) -> dict[str, Any]:
     return {"exc_type": type(exc).__name__, "exc_module": type(exc).__module__, "exc_message": args}
 
 
+#: Modules whose exceptions are rebuilt even before this process imported them (besides
+#: every module already in ``sys.modules``). Extend with ``result_exception_modules``-like
+#: needs by adding names here; a name read from the store is never imported.
+EXCEPTION_MODULES = frozenset({"builtins", "celeriac.errors"})
+
+
 def exception_from_dict(data: Mapping[str, Any], traceback: str | None = None) -> BaseException:
-    """Rebuild an exception: the real type where importable, else :class:`TaskError`."""
-    exc_type = str(data.get("exc_type", "Exception"))
-    module = str(data.get("exc_module", "builtins"))
+    """Rebuild an exception: the real type where this process knows it, else :class:`TaskError`.
+
+    The type is looked up only in modules already imported (``sys.modules``) or in
+    :data:`EXCEPTION_MODULES`: ``exc_module`` is read from the result store, so importing
+    it by name would run whatever module a stranger named.
+    """
+    exc_type = str(data.get("exc_type", "Exception"))[:200]
+    module = str(data.get("exc_module", "builtins"))[:200]
     message = data.get("exc_message", [])
     if not isinstance(message, list | tuple):
         message = [message]
     cls: Any = None
-    try:
-        mod = builtins if module == "builtins" else importlib.import_module(module)
+    mod = builtins if module == "builtins" else sys.modules.get(module)
+    if mod is None and module in EXCEPTION_MODULES:
+        try:
+            mod = importlib.import_module(module)
+        except Exception:
+            mod = None
+    if mod is not None and exc_type.isidentifier():
         cls = getattr(mod, exc_type, None)
-    except Exception:
-        cls = None
     exc: BaseException
-    if isinstance(cls, type) and issubclass(cls, BaseException):
+    if isinstance(cls, type) and issubclass(cls, BaseException) and (
+            issubclass(cls, Exception) or cls.__module__ == "celeriac.errors"):  # never a SystemExit
         try:
             exc = cls(*message)
         except Exception:
             exc = TaskError(f"{module}.{exc_type}", " ".join(map(str, message)), traceback)
     else:
         exc = TaskError(f"{module}.{exc_type}", " ".join(map(str, message)), traceback)
-    exc.remote_traceback = traceback  # type: ignore[attr-defined]
+    with contextlib.suppress(AttributeError):  # a type with __slots__
+        exc.remote_traceback = traceback  # type: ignore[attr-defined]
     return exc
 
 
