@@ -96,6 +96,12 @@ class Worker:
         if self._signals == 1:
             logger.info("signal %s: stopping (grace %.0fs)", signal.Signals(signum).name,
                         consumer.shutdown_timeout_s)
+        elif consumer.prefork_child:
+            # The supervisor forwards the stop signal, so after a process-group SIGTERM a
+            # child gets it twice. Hurrying is the supervisor's call (it SIGKILLs children
+            # and hands their messages back on a second signal): nothing to do here.
+            logger.debug("signal %s again: already stopping", signal.Signals(signum).name)
+            return
         else:
             logger.warning("second signal: stopping now, handing running tasks back")
             consumer.shutdown_timeout_s = 0.0
