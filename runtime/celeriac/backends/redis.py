@@ -49,9 +49,11 @@ are handed back by ``reclaim.lua``.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import json
 import logging
+import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -83,7 +85,7 @@ from celeriac.backends.redis_inspect import RedisInspect, running_arg
 from celeriac.backends.redis_observe import RedisObserve
 from celeriac.backends.redis_schedules import RedisSchedules
 from celeriac.config import Settings
-from celeriac.errors import BrokerError, ConnectionLost
+from celeriac.errors import AuthenticationFailed, BrokerError, ConnectionLost, DecodeError
 
 if TYPE_CHECKING:
     from redis.client import Pipeline
@@ -114,6 +116,22 @@ PROMOTE_LIMIT = 1000  #: delayed messages moved per queue per fetch
 
 def stream_key(queue: str, step: int = 0) -> str:
     return f"{PREFIX}:queue:{queue}" if step == 0 else f"{PREFIX}:queue:{queue}:p{step}"
+
+
+def sent_key(task_id: str) -> str:
+    return f"{PREFIX}:sent:{task_id}"
+
+
+#: How long the marker of a producer's publish lives (``celeriac:sent:{id}``): longer than
+#: ``PUBLISH_RETRY_WINDOW_S`` in app.py, the longest a producer keeps retrying one call.
+PUBLISH_MARKER_MS = 30_000
+
+
+def publish_token(m: Outgoing) -> bytes:
+    """The same on every attempt of one publish call: a digest of the message body (a
+    retry sends the very same bytes; another call with the same explicit id and the very
+    same body within the marker's life is taken for a retry)."""
+    return hashlib.blake2b(m.body, digest_size=8).digest()
 
 
 def delayed_key(queue: str) -> str:
@@ -160,6 +178,11 @@ def _load_script(name: str) -> str:
     return resources.files("celeriac.backends").joinpath("lua", name).read_text()
 
 
+def _count(value: bytes | None, default: int) -> int:
+    """A non-negative integer field as a stranger may have written it (``default`` if not one)."""
+    return int(value) if value and value.isdigit() and len(value) <= 18 else default
+
+
 def _text(value: bytes | str | None) -> str | None:
     if value is None:
         return None
@@ -204,38 +227,100 @@ def pack_ready(task_id: str, mapping: dict[str, bytes | str]) -> bytes:
 
 
 def unpack_ready(task_id: str, packed: bytes) -> ResultRecord | None:
-    """The record of ``pack_ready`` (a missing ``root_id`` is the task itself)."""
-    raw = msgpack.unpackb(packed, raw=True)
+    """The record of ``pack_ready`` (a missing ``root_id`` is the task itself).
+
+    Raises :class:`DecodeError` when the stored element is not such a record."""
+    try:
+        raw = msgpack.unpackb(packed, raw=True)
+    except Exception as exc:
+        raise DecodeError(f"result record of {task_id} is not a msgpack map: {exc}") from None
+    if not isinstance(raw, dict):
+        raise DecodeError(f"result record of {task_id} is not a msgpack map, got {type(raw).__name__}")
     raw.setdefault(b"root_id", task_id.encode())
     return mapping_to_record(task_id, raw)
 
 
+_CORE_FIELDS = frozenset({
+    b"status", b"content-type", b"result", b"traceback", b"date_done", b"task", b"worker",
+    b"retries", b"queue", b"parent_id", b"root_id", b"group", b"children",
+})
+
+
 def mapping_to_record(task_id: str, raw: dict[bytes, bytes]) -> ResultRecord | None:
+    """A record from its stored fields. Raises :class:`DecodeError` naming a bad field."""
     if not raw:
         return None
-    get = raw.get
-    core = {
-        b"status", b"content-type", b"result", b"traceback", b"date_done", b"task", b"worker",
-        b"retries", b"queue", b"parent_id", b"root_id", b"group", b"children",
-    }
+    try:
+        return _mapping_to_record(task_id, raw)
+    except DecodeError:
+        raise
+    except Exception as exc:
+        raise DecodeError(f"result record of {task_id} is malformed: {type(exc).__name__}: {exc}") from None
+
+
+def _field_bytes(task_id: str, raw: dict[Any, Any], name: bytes) -> bytes | None:
+    value = raw.get(name)
+    if value is None or isinstance(value, bytes):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return repr(value).encode()
+    raise DecodeError(f"result record of {task_id}: field {name.decode()!r} must be a string, "
+                      f"got {type(value).__name__}")
+
+
+def _mapping_to_record(task_id: str, raw: dict[Any, Any]) -> ResultRecord:
+    def get(name: bytes) -> bytes | None:
+        return _field_bytes(task_id, raw, name)
+
+    def text(name: bytes) -> str | None:
+        value = get(name)
+        return value.decode(errors="replace") if value else None
+
     date_done = get(b"date_done")
-    children = get(b"children")
+    done_at: float | None = None
+    if date_done:
+        try:
+            done_at = float(date_done)
+        except ValueError:
+            raise DecodeError(f"result record of {task_id}: field 'date_done' is not a number") from None
+        if not math.isfinite(done_at):
+            raise DecodeError(f"result record of {task_id}: field 'date_done' is not finite")
+    retries_raw = get(b"retries") or b"0"
+    if not retries_raw.isdigit() or len(retries_raw) > 10:
+        raise DecodeError(f"result record of {task_id}: field 'retries' is not a non-negative integer")
+    children_raw = get(b"children")
+    children = None
+    if children_raw:
+        try:
+            children = json.loads(children_raw)
+        except ValueError:
+            raise DecodeError(f"result record of {task_id}: field 'children' is not JSON") from None
+        if not isinstance(children, list) or not all(isinstance(c, str) for c in children):
+            raise DecodeError(f"result record of {task_id}: field 'children' must be an array of task ids")
+    extra: dict[str, str] = {}
+    for k in raw:
+        if k in _CORE_FIELDS:
+            continue
+        if not isinstance(k, bytes):
+            raise DecodeError(f"result record of {task_id}: a field name is not a string: {k!r}")
+        value = _field_bytes(task_id, raw, k) or b""
+        extra[k.decode(errors="replace")] = value.decode(errors="replace")
     return ResultRecord(
         task_id=task_id,
-        status=(get(b"status") or b"PENDING").decode(),
+        status=(get(b"status") or b"PENDING").decode(errors="replace"),
         result=get(b"result") or None,
-        content_type=(get(b"content-type") or b"application/json").decode(),
-        traceback=_text(get(b"traceback")) or None,
-        date_done=float(date_done) if date_done else None,
-        task=_text(get(b"task")) or None,
-        worker=_text(get(b"worker")) or None,
-        retries=int(get(b"retries") or 0),
-        queue=_text(get(b"queue")) or None,
-        parent_id=_text(get(b"parent_id")) or None,
-        root_id=_text(get(b"root_id")) or None,
-        group=_text(get(b"group")) or None,
-        children=json.loads(children) if children else None,
-        extra={k.decode(): v.decode(errors="replace") for k, v in raw.items() if k not in core},
+        content_type=(get(b"content-type") or b"application/json").decode(errors="replace"),
+        traceback=text(b"traceback"),
+        date_done=done_at,
+        task=text(b"task"),
+        worker=text(b"worker"),
+        retries=int(retries_raw),
+        queue=text(b"queue"),
+        parent_id=text(b"parent_id"),
+        root_id=text(b"root_id"),
+        group=text(b"group"),
+        children=children,
+        extra=extra,
     )
 
 
@@ -249,9 +334,16 @@ def _translated(what: str) -> Iterator[None]:
     """Turn redis-py's errors into ours at the boundary."""
     try:
         yield
+    except redis.AuthenticationError as exc:
+        raise AuthenticationFailed(f"redis refused the credentials while {what}: {exc} (check the "
+                                   "password/user in the broker URL)") from exc
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         raise ConnectionLost(f"redis unreachable while {what}: {exc}") from exc
     except redis.RedisError as exc:
+        text = str(exc)
+        if text.startswith(("NOAUTH", "WRONGPASS", "NOPERM")):
+            raise AuthenticationFailed(f"redis refused the credentials while {what}: {exc} (check the "
+                                       "password/user in the broker URL)") from exc
         raise BrokerError(f"redis error while {what}: {exc}") from exc
 
 
@@ -306,7 +398,7 @@ class RedisBackend:
                            if settings.broker_wait_replicas > 0 else None)
         self._scripts = {
             name: self.client.register_script(_load_script(f"{name}.lua"))
-            for name in ("fetch", "reclaim", "requeue", "settle")
+            for name in ("fetch", "reclaim", "requeue", "settle", "publish")
         }
         self._control_channel = control_channel(int(self.client.connection_pool.connection_kwargs.get("db") or 0))
         self._known_queues: set[str] = set()
@@ -331,29 +423,29 @@ class RedisBackend:
             return
         if len(messages) == 1 and messages[0].eta is None and messages[0].queue in self._known_queues:
             m = messages[0]
-            key = stream_key(m.queue, priority_step(m.priority))
-            fields: Fields = {"id": m.task_id, "content-type": m.content_type, "body": m.body}
+            keys = [stream_key(m.queue, priority_step(m.priority)), sent_key(m.task_id)]
+            args: list[bytes | str | int] = [m.task_id, m.content_type, m.body, publish_token(m), PUBLISH_MARKER_MS]
             with _translated("publishing"):
                 if self.replicated is not None:
                     def queue(pipe: Pipeline) -> None:
-                        pipe.xadd(key, fields)
+                        self._scripts["publish"](keys=keys, args=args, client=pipe)
                         for event in events:
                             pipe.xadd(EVENTS_KEY, cast("Fields", event), maxlen=self._events_maxlen,
                                       approximate=True)
                     self.replicated(queue)
                     return
                 if not events:
-                    self.client.xadd(key, fields)
+                    self._scripts["publish"](keys=keys, args=args)
                     return
                 pipe = self.client.pipeline(transaction=False)
-                pipe.xadd(key, fields)
+                self._scripts["publish"](keys=keys, args=args, client=pipe)
                 for event in events:
                     pipe.xadd(EVENTS_KEY, cast("Fields", event), maxlen=self._events_maxlen, approximate=True)
                 pipe.execute()
             return
         batch = _Batch(self)
         for message in messages:
-            batch.publish(message)
+            batch.publish(message, token=True)
         for event in events:
             batch.event(event)
         with _translated("publishing"):
@@ -393,6 +485,13 @@ class RedisBackend:
     ) -> Delivery:
         queue, step = where
         prior = fields.get(b"deliveries")
+        invalid = fields.get(b"invalid")
+        deliveries = 1
+        if prior:
+            if prior.isdigit() and len(prior) <= 9:
+                deliveries = int(prior) + 1
+            elif invalid is None:
+                invalid = b"field 'deliveries' is not a non-negative integer"
         return Delivery(
             queue=queue,
             priority=step,
@@ -400,8 +499,9 @@ class RedisBackend:
             task_id=(fields.get(b"id") or b"").decode(errors="replace"),
             content_type=(fields.get(b"content-type") or b"application/json").decode(errors="replace"),
             body=fields.get(b"body") or b"",
-            deliveries=int(prior) + 1 if prior else 1,
+            deliveries=deliveries,
             revoked=revoked,
+            invalid=invalid.decode(errors="replace")[:500] if invalid is not None else None,
         )
 
     def fetch(self, queues: Sequence[str], consumer: str, count: int, timeout_s: float) -> list[Delivery]:
@@ -493,7 +593,8 @@ class RedisBackend:
             by_stream[stream_key(d.queue, d.priority)].append(d.message_id)
         with _translated("requeueing"):
             for stream, ids in by_stream.items():
-                self._requeue(stream, ids, count_delivery=count_delivery, holder="")
+                self._requeue(stream, ids, count_delivery=count_delivery,
+                              holder="handed back unfinished (still running when its worker stopped)")
 
     def _requeue(self, stream: str, ids: Sequence[StreamIdT], *, count_delivery: bool, holder: str) -> int:
         queue = stream[len(PREFIX) + len(":queue:"):]
@@ -516,8 +617,10 @@ class RedisBackend:
                 pipe.xclaim(stream, GROUP, consumer, 0, ids, justid=True)
             pipe.execute()
 
-    def release_consumer(self, queues: Sequence[str], consumer: str, *, count_delivery: bool) -> int:
-        """Requeue every message ``consumer`` holds (it exited) and drop the consumer."""
+    def release_consumer(self, queues: Sequence[str], consumer: str, *, count_delivery: bool,
+                         cause: str = "crashed") -> int:
+        """Requeue every message ``consumer`` holds (it exited) and drop the consumer; a
+        counted hand-back records ``"<consumer> <cause>"`` in each message's history."""
         total = 0
         with _translated("releasing a consumer's messages"):
             for q in queues:
@@ -527,7 +630,8 @@ class RedisBackend:
                                                          consumername=consumer)
                     ids = [p["message_id"] for p in pending]
                     if ids:
-                        total += self._requeue(stream, ids, count_delivery=count_delivery, holder=consumer)
+                        total += self._requeue(stream, ids, count_delivery=count_delivery,
+                                               holder=f"{consumer} {cause}")
                     self.client.xgroup_delconsumer(stream, GROUP, consumer)
         return total
 
@@ -602,7 +706,13 @@ class RedisBackend:
         with _translated("reading a chord's results"):
             raw = rr.mapping(self.client.hgetall(chord_key(group_id)))
         failure = raw.pop(b"failed", None)
-        return ChordState(values={int(k): v for k, v in raw.items()}, failure=failure)
+        values: dict[int, bytes] = {}
+        for k, v in raw.items():
+            if not k.isdigit() or len(k) > 9:
+                raise DecodeError(f"chord {group_id}: its results hash has a field that is not an index: "
+                                  f"{k[:50]!r}")
+            values[int(k)] = v
+        return ChordState(values=values, failure=failure)
 
     def save_group(self, group_id: str, payload: bytes) -> None:
         with _translated("saving a group result"):
@@ -699,8 +809,8 @@ class RedisBackend:
                             reason=(f.get(b"reason") or b"").decode(errors="replace"),
                             content_type=(f.get(b"content-type") or b"").decode(errors="replace"),
                             body=f.get(b"body") or b"",
-                            deliveries=int(f.get(b"deliveries") or 1),
-                            time=int(f.get(b"time") or 0) / 1000,
+                            deliveries=_count(f.get(b"deliveries"), 1),
+                            time=_count(f.get(b"time"), 0) / 1000,
                             history=tuple((f.get(b"history") or b"").decode(errors="replace").splitlines()),
                         )
                     )
@@ -879,10 +989,16 @@ class _Batch:
         self.chords: list[tuple[Any, ...]] = []
         self.running: tuple[str, int, str, int] | None = None
         self.n_acks = 0
+        self.sent_ttl = False
 
-    def publish(self, m: Outgoing, dedup_s: int = 0) -> None:
+    def publish(self, m: Outgoing, dedup_s: int = 0, *, token: bool = False) -> None:
         eta_ms = int(m.eta * 1000) if m.eta is not None else 0
-        if dedup_s:
+        if token:
+            # A producer's call: guarded against its own retries (publish.lua explains).
+            self.publishes.append((m.queue, priority_step(m.priority), m.task_id, m.content_type, m.body, eta_ms,
+                                   dedup_s, publish_token(m)))
+            self.sent_ttl = True
+        elif dedup_s:  # the dedup guard set by the first attempt already stops a retry
             self.publishes.append((m.queue, priority_step(m.priority), m.task_id, m.content_type, m.body, eta_ms,
                                    dedup_s))
         else:
@@ -936,6 +1052,8 @@ class _Batch:
         payload: dict[str, Any] = {}
         if self.publishes:
             payload["publish"] = self.publishes
+            if self.sent_ttl:
+                payload["sent_ttl"] = PUBLISH_MARKER_MS
         if self.queues:
             payload["queues"] = self.queues
         if self.results:

@@ -290,12 +290,13 @@ class SQLiteBackend(SQLiteAdmin, SQLiteCanvas, SQLiteOps, SQLiteObserve, SQLiteI
         dead = 0
         if count_delivery and limit > 0:
             marks = sql.placeholders(len(back))
-            rows = conn.execute(f"SELECT id, deliveries FROM messages WHERE id IN ({marks}) AND "
+            rows = conn.execute(f"SELECT id, deliveries, history FROM messages WHERE id IN ({marks}) AND "
                                 "lease_owner IS NOT NULL", back).fetchall() if back else []
-            poison = {mid for mid, n in rows if n + 1 >= limit}
-            for mid, n in rows:
+            poison = {mid for mid, n, _h in rows if n + 1 >= limit}
+            for mid, n, history in rows:
                 if mid in poison:
-                    conn.execute(sql.TO_DEAD, (sql.LOST_REASON.format(n=n + 1), 1, now, line, mid))
+                    lines = [*(history or "").splitlines(), line or ""]
+                    conn.execute(sql.TO_DEAD, (sql.lost_reason(n + 1, lines), 1, now, line, mid))
                     conn.execute("DELETE FROM messages WHERE id = ?", (mid,))
                     dead += 1
             back = [mid for mid in back if mid not in poison]
@@ -326,7 +327,8 @@ class SQLiteBackend(SQLiteAdmin, SQLiteCanvas, SQLiteOps, SQLiteObserve, SQLiteI
                              f"({sql.placeholders(len(chunk))}) AND lease_owner IS NOT NULL",
                              (consumer, until, *chunk))
 
-    def release_consumer(self, queues: Sequence[str], consumer: str, *, count_delivery: bool) -> int:
+    def release_consumer(self, queues: Sequence[str], consumer: str, *, count_delivery: bool,
+                         cause: str = "crashed") -> int:
         """Requeue every message ``consumer`` holds (it exited)."""
         if not queues:
             return 0
@@ -336,7 +338,7 @@ class SQLiteBackend(SQLiteAdmin, SQLiteCanvas, SQLiteOps, SQLiteObserve, SQLiteI
                 "lease_owner = ? ORDER BY id", (*queues, consumer))]
             if not ids:
                 return 0
-            return sum(self._requeue_ids(conn, ids, count_delivery=count_delivery, holder=consumer))
+            return sum(self._requeue_ids(conn, ids, count_delivery=count_delivery, holder=f"{consumer} {cause}"))
 
     def reclaim(self, queues: Sequence[str], idle_s: float, max_deliveries: int) -> int:
         """Hand back messages not refreshed for ``idle_s``; dead-letter the poison ones."""
@@ -352,7 +354,8 @@ class SQLiteBackend(SQLiteAdmin, SQLiteCanvas, SQLiteOps, SQLiteObserve, SQLiteI
                 "AND lease_owner IS NOT NULL AND lease_until <= ? ORDER BY id LIMIT ?",
                 (*queues, stale, RECLAIM_BATCH))]
             if ids:
-                requeued, dead = self._requeue_ids(conn, ids, count_delivery=True, holder="lease expired",
+                requeued, dead = self._requeue_ids(conn, ids, count_delivery=True,
+                                                   holder="lease expired (its worker stopped refreshing it)",
                                                    max_deliveries=max(1, max_deliveries))
             if now >= self._next_housekeeping:
                 conn.execute("DELETE FROM results WHERE expires IS NOT NULL AND expires <= ?", (now,))

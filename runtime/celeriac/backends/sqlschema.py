@@ -154,7 +154,23 @@ COPY_TO_TAIL = (
 )
 
 #: Why a message that kept losing its worker is dead-lettered (the Redis scripts' words).
-LOST_REASON = "delivered {n} times without being acknowledged (worker lost each time)"
+def lost_reason(deliveries: int, history: list[str]) -> str:
+    """Why a message is dead-lettered after its deliveries, from its history lines (as
+    ``requeue.lua``/``reclaim.lua`` word it): crashes point at the message, lost leases at nodes."""
+    crashed = sum(1 for h in history if " lease expired" not in h and (" crashed" in h or " killed" in h))
+    lost = sum(1 for h in history if " lease expired" in h)
+    other = sum(1 for h in history if h) - crashed - lost
+    parts = []
+    if crashed:
+        parts.append(f"its worker process died {crashed} time(s) running it")
+    if lost:
+        parts.append(f"its lease expired {lost} time(s) (worker node lost or frozen)")
+    if other:
+        parts.append(f"handed back unfinished {other} time(s)")
+    why = ", ".join(parts)
+    if crashed and not lost and not other:
+        why += ": a poison message?"
+    return f"delivered {deliveries} times without being acknowledged ({why}; see history)"
 
 #: Moves one message row to the dead letters: parameters reason, time, deliveries to add,
 #: history line to append (NULL: none), id.

@@ -25,33 +25,52 @@ local first_stream = 2 + nq
 local step_index = {}
 for s = 1, ns do step_index[ARGV[7 + s]] = s end
 
--- 1. promote due delayed messages of every queue
+-- 1. promote due delayed messages of every queue. A member that is not
+-- "<step>\n<id>\n<content type>\n<body>" is still moved (to the step-0 stream) with an
+-- `invalid` field naming what is wrong, so the worker dead-letters it instead of this
+-- script failing on every fetch.
+local function read_member(member)
+  local a = string.find(member, '\n', 1, true)
+  local b = a and string.find(member, '\n', a + 1, true)
+  local c = b and string.find(member, '\n', b + 1, true)
+  if not c then
+    local id = ''
+    if b then id = string.sub(member, a + 1, b - 1) end
+    return nil, id, '', member, 'delayed member has fewer than 4 newline-separated fields'
+  end
+  local step, id = string.sub(member, 1, a - 1), string.sub(member, a + 1, b - 1)
+  local ct, body = string.sub(member, b + 1, c - 1), string.sub(member, c + 1)
+  if not step_index[step] then
+    return nil, id, ct, body, 'delayed member has an unknown priority step (allowed 0, 3, 6, 9)'
+  end
+  return step_index[step], id, ct, body, nil
+end
+
 local next_due = -1
 for q = 1, nq do
   local zkey = KEYS[1 + q]
-  local due = redis.call('ZRANGEBYSCORE', zkey, '-inf', now, 'LIMIT', 0, limit)
+  local due = redis.pcall('ZRANGEBYSCORE', zkey, '-inf', now, 'LIMIT', 0, limit)
+  if due.err then due = {} end  -- not a sorted set: nothing to promote (never stop the queue)
   for _, member in ipairs(due) do
-    local a = string.find(member, '\n', 1, true)
-    local b = string.find(member, '\n', a + 1, true)
-    local c = string.find(member, '\n', b + 1, true)
-    local step = string.sub(member, 1, a - 1)
-    local s = step_index[step] or ns
-    local stream = KEYS[first_stream + (s - 1) * nq + (q - 1)]
-    redis.call('XADD', stream, '*',
-      'id', string.sub(member, a + 1, b - 1),
-      'content-type', string.sub(member, b + 1, c - 1),
-      'body', string.sub(member, c + 1))
+    local s, id, ct, body, invalid = read_member(member)
+    local stream = KEYS[first_stream + ((s or ns) - 1) * nq + (q - 1)]
+    if invalid then
+      redis.call('XADD', stream, '*', 'id', id, 'content-type', ct, 'body', body, 'invalid', invalid)
+    else
+      redis.call('XADD', stream, '*', 'id', id, 'content-type', ct, 'body', body)
+    end
     redis.call('ZREM', zkey, member)
   end
-  local head = redis.call('ZRANGE', zkey, 0, 0, 'WITHSCORES')
-  if head[2] then
+  local head = redis.pcall('ZRANGE', zkey, 0, 0, 'WITHSCORES')
+  if not head.err and head[2] then
     local score = tonumber(head[2])
     if next_due < 0 or score < next_due then next_due = score end
   end
 end
 
 -- 2. read, most urgent stream first, until COUNT messages
-local revocations = redis.call('ZCARD', KEYS[1])
+local revocations = redis.pcall('ZCARD', KEYS[1])
+if type(revocations) ~= 'number' then revocations = 0 end
 local out = { next_due, revocations }
 local wanted = count
 for i = 0, nq * ns - 1 do
@@ -64,7 +83,7 @@ for i = 0, nq * ns - 1 do
       local revoked = 0
       for f = 1, (revocations > 0 and #fields or 0), 2 do
         if fields[f] == 'id' then
-          local score = redis.call('ZSCORE', KEYS[1], fields[f + 1])
+          local score = redis.call('ZSCORE', KEYS[1], tostring(fields[f + 1]))
           if score and tonumber(score) > now then revoked = 1 end
           break
         end

@@ -15,6 +15,30 @@
 local group, me = ARGV[1], ARGV[2]
 local min_idle, max_deliveries = tonumber(ARGV[3]), tonumber(ARGV[4])
 local n, batch = tonumber(ARGV[5]), tonumber(ARGV[6])
+-- Why a message is dead-lettered after MAX deliveries, from its history lines: a worker
+-- process that crashed running it each time points at the message (a poison message);
+-- lost leases point at nodes (lost, frozen or cut off from Redis).
+local function lost_reason(deliveries, history)
+  local crashed, lost, other = 0, 0, 0
+  for line in string.gmatch(history or '', '[^\n]+') do
+    if string.find(line, ' lease expired', 1, true) then lost = lost + 1
+    elseif string.find(line, ' crashed', 1, true) or string.find(line, ' killed', 1, true) then
+      crashed = crashed + 1
+    else other = other + 1 end
+  end
+  local parts = {}
+  if crashed > 0 then parts[#parts + 1] = 'its worker process died ' .. crashed .. ' time(s) running it' end
+  if lost > 0 then parts[#parts + 1] = 'its lease expired ' .. lost .. ' time(s) (worker node lost or frozen)' end
+  if other > 0 then parts[#parts + 1] = 'handed back unfinished ' .. other .. ' time(s)' end
+  local why = table.concat(parts, ', ')
+  if crashed > 0 and lost == 0 and other == 0 then why = why .. ': a poison message?' end
+  return 'delivered ' .. deliveries .. ' times without being acknowledged (' .. why .. '; see history)'
+end
+-- `deliveries` as a stranger may have written it: a count, or nil when it is not one
+local function count_of(value)
+  if type(value) ~= 'string' or #value > 9 or not string.match(value, '^%d+$') then return nil end
+  return tonumber(value)
+end
 local requeued, dead = 0, 0
 for i = 1, n do
   local stream, dlq = KEYS[i], KEYS[n + i]
@@ -24,10 +48,18 @@ for i = 1, n do
     if fields then
       local deliveries = 1
       local copy = {}
-      local history = ARGV[7] .. ' lease expired'
+      local history = ARGV[7] .. ' lease expired (its worker stopped refreshing it)'
+      local invalid = nil
       for f = 1, #fields, 2 do
         if fields[f] == 'deliveries' then
-          deliveries = tonumber(fields[f + 1]) + 1
+          local prior = count_of(fields[f + 1])
+          if prior then
+            deliveries = prior + 1
+          else  -- not a count: the next worker dead-letters it with this reason
+            invalid = "field 'deliveries' is not a non-negative integer"
+          end
+        elseif fields[f] == 'invalid' then
+          invalid = fields[f + 1]
         elseif fields[f] == 'history' then
           history = fields[f + 1] .. '\n' .. history
         else
@@ -39,9 +71,13 @@ for i = 1, n do
       copy[#copy + 1] = tostring(deliveries)
       copy[#copy + 1] = 'history'
       copy[#copy + 1] = history
+      if invalid then
+        copy[#copy + 1] = 'invalid'
+        copy[#copy + 1] = invalid
+      end
       if deliveries >= max_deliveries then
         copy[#copy + 1] = 'reason'
-        copy[#copy + 1] = 'delivered ' .. deliveries .. ' times without being acknowledged (worker lost each time)'
+        copy[#copy + 1] = lost_reason(deliveries, history)
         copy[#copy + 1] = 'stream'
         copy[#copy + 1] = stream
         copy[#copy + 1] = 'time'

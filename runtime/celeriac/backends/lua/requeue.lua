@@ -17,6 +17,30 @@ local stream, dlq, group = KEYS[1], KEYS[2], ARGV[1]
 local count_delivery = ARGV[2] == '1'
 local max_deliveries = tonumber(ARGV[3])
 local holder, now = ARGV[4], ARGV[5]
+-- Why a message is dead-lettered after MAX deliveries, from its history lines: a worker
+-- process that crashed running it each time points at the message (a poison message);
+-- lost leases point at nodes (lost, frozen or cut off from Redis).
+local function lost_reason(deliveries, history)
+  local crashed, lost, other = 0, 0, 0
+  for line in string.gmatch(history or '', '[^\n]+') do
+    if string.find(line, ' lease expired', 1, true) then lost = lost + 1
+    elseif string.find(line, ' crashed', 1, true) or string.find(line, ' killed', 1, true) then
+      crashed = crashed + 1
+    else other = other + 1 end
+  end
+  local parts = {}
+  if crashed > 0 then parts[#parts + 1] = 'its worker process died ' .. crashed .. ' time(s) running it' end
+  if lost > 0 then parts[#parts + 1] = 'its lease expired ' .. lost .. ' time(s) (worker node lost or frozen)' end
+  if other > 0 then parts[#parts + 1] = 'handed back unfinished ' .. other .. ' time(s)' end
+  local why = table.concat(parts, ', ')
+  if crashed > 0 and lost == 0 and other == 0 then why = why .. ': a poison message?' end
+  return 'delivered ' .. deliveries .. ' times without being acknowledged (' .. why .. '; see history)'
+end
+-- `deliveries` as a stranger may have written it: a count, or nil when it is not one
+local function count_of(value)
+  if type(value) ~= 'string' or #value > 9 or not string.match(value, '^%d+$') then return nil end
+  return tonumber(value)
+end
 local n = 0
 for i = 6, #ARGV do
   local id = ARGV[i]
@@ -25,10 +49,17 @@ for i = 6, #ARGV do
     local found = redis.call('XRANGE', stream, id, id)
     if found[1] then
       local fields = found[1][2]
-      local copy, deliveries, history = {}, 0, nil
+      local copy, deliveries, history, invalid = {}, 0, nil, nil
       for f = 1, #fields, 2 do
         if fields[f] == 'deliveries' then
-          deliveries = tonumber(fields[f + 1])
+          deliveries = count_of(fields[f + 1])
+          if not deliveries then
+            -- not a count: the next worker dead-letters it with this reason
+            invalid = "field 'deliveries' is not a non-negative integer"
+            deliveries = 0
+          end
+        elseif fields[f] == 'invalid' then
+          invalid = fields[f + 1]
         elseif fields[f] == 'history' then
           history = fields[f + 1]
         else
@@ -49,9 +80,13 @@ for i = 6, #ARGV do
         copy[#copy + 1] = 'history'
         copy[#copy + 1] = history
       end
+      if invalid then
+        copy[#copy + 1] = 'invalid'
+        copy[#copy + 1] = invalid
+      end
       if count_delivery and max_deliveries > 0 and deliveries >= max_deliveries then
         copy[#copy + 1] = 'reason'
-        copy[#copy + 1] = 'delivered ' .. deliveries .. ' times without being acknowledged (worker lost each time)'
+        copy[#copy + 1] = lost_reason(deliveries, history)
         copy[#copy + 1] = 'stream'
         copy[#copy + 1] = stream
         copy[#copy + 1] = 'time'

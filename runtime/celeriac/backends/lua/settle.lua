@@ -10,7 +10,9 @@
   ARGV[1] key prefix ("celeriac"), ARGV[2] consumer group, ARGV[3] result ttl seconds
   (0: keep), ARGV[4] events maxlen, ARGV[5] now (epoch ms), ARGV[6] msgpack batch:
     { publish = { {queue, step, task_id, content_type, body, eta_ms (0: now)
-                   [, dedup seconds: publish only if the task id is not already guarded]}, ... },
+                   [, dedup seconds: publish only if the task id is not already guarded]
+                   [, token: skip if celeriac:sent:{task_id} holds it (a retried call)]}, ... },
+      sent_ttl = ms the celeriac:sent:{task_id} markers live (when tokens are given),
       results = { {task_id, 0, {field, value, ...}}         -- not ready: HSET into the hash
                   {task_id, 1, packed record}, ... },       -- ready: the done list's element
       dead    = { {queue, step, entry_id, reason}, ... },
@@ -42,9 +44,11 @@ end
 
 for _, m in ipairs(batch.publish or {}) do
   local queue, step, id, ct, body, eta = m[1], m[2], m[3], m[4], m[5], tonumber(m[6])
-  local dedup = tonumber(m[7] or 0)
+  local dedup, token = tonumber(m[7] or 0), m[8]
   if dedup > 0 and not redis.call('SET', prefix .. ':dedup:' .. id, '1', 'NX', 'EX', dedup) then
     -- the same task id is already queued, delayed or running: enqueue nothing
+  elseif token and redis.call('SET', prefix .. ':sent:' .. id, token, 'PX', batch.sent_ttl, 'GET') == token then
+    -- a retried producer call whose first attempt was written (its reply was lost)
   elseif eta > 0 and eta > tonumber(now) then
     redis.call('ZADD', prefix .. ':delayed:' .. queue, eta,
       tostring(step) .. '\n' .. id .. '\n' .. ct .. '\n' .. body)

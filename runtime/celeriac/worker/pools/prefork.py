@@ -181,7 +181,8 @@ class PreforkSupervisor:
                                  name, pid, proc.exitcode)
                 # A crash counts as a delivery of what the child held (poison messages end
                 # in the dead-letter stream); a clean or time-limited exit does not.
-                self._release(name, count_delivery=not clean and proc.exitcode != EXIT_HARD_LIMIT)
+                self._release(name, count_delivery=not clean and proc.exitcode != EXIT_HARD_LIMIT,
+                              cause=exit_cause(proc.exitcode))
                 if not self._stopping and len(self._children) - len(self._retiring) < self.concurrency:
                     if not clean and time.monotonic() - started < YOUNG_S:
                         time.sleep(RESTART_BACKOFF_S)
@@ -190,15 +191,29 @@ class PreforkSupervisor:
             time.sleep(0.05)
         return 0
 
-    def _release(self, consumer: str, *, count_delivery: bool) -> None:
+    def _release(self, consumer: str, *, count_delivery: bool, cause: str = "crashed") -> None:
         """Requeue what a finished child still held (nothing, after a clean exit)."""
         try:
-            n = self.app.broker.release_consumer(self.queues, consumer, count_delivery=count_delivery)
+            n = self.app.broker.release_consumer(self.queues, consumer, count_delivery=count_delivery,
+                                                 cause=cause)
         except BrokerError as exc:
             logger.warning("could not hand back messages of %s (%s); they return after the lease", consumer, exc)
             return
         if n:
             logger.warning("handed back %d message(s) held by %s", n, consumer)
+
+
+def exit_cause(code: int | None) -> str:
+    """How a child ended, for the history of the messages it held (``celeriac dlq list``)."""
+    if code is not None and code < 0:
+        if -code == signal.SIGKILL:
+            return "killed (SIGKILL: out of memory, a kill -9, or its time ran out)"
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"crashed (killed by {name})"
+    return f"crashed (exit code {code})"
 
 
 @contextlib.contextmanager
