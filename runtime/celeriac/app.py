@@ -39,6 +39,11 @@ from celeriac.result import AsyncResult
 from celeriac.routing import Router, queues_from
 from celeriac.task import Task, create_task
 
+#: The longest a producer retries one publish call (``task_publish_retry_policy`` aside): a
+#: retry after a lost reply is recognised by the broker for a little longer than this
+#: (``PUBLISH_MARKER_MS`` in backends/redis.py), so that it never enqueues twice.
+PUBLISH_RETRY_WINDOW_S = 25.0
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -494,10 +499,17 @@ class Celeriac:
         step = float(policy.get("interval_step", 0.2))
         cap = float(policy.get("interval_max", 0.2))
         attempt = 0
+        started = time.monotonic()
         while True:
             try:
                 return write()
             except ConnectionLost as exc:
+                if attempt < retries and time.monotonic() - started > PUBLISH_RETRY_WINDOW_S:
+                    # The broker's marker of the first attempt may be gone by now, and a
+                    # retry could then enqueue the message twice: say so instead.
+                    raise ConnectionLost(f"could not confirm the publish of {n} message(s) within "
+                                         f"{PUBLISH_RETRY_WINDOW_S:.0f}s; the last attempt may have been "
+                                         f"written: {exc}") from exc
                 if attempt >= retries:
                     raise ConnectionLost(f"could not publish {n} message(s) after {attempt} "
                                          f"retr{'y' if attempt == 1 else 'ies'} (task_publish_retry_policy): "
