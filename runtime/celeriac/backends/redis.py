@@ -437,11 +437,20 @@ class RedisBackend:
                 if not events:
                     self._scripts["publish"](keys=keys, args=args)
                     return
+                # EVALSHA straight into the pipeline: redis-py's Script in a pipeline would
+                # add a SCRIPT EXISTS round trip to every call.
+                script = self._scripts["publish"]
                 pipe = self.client.pipeline(transaction=False)
-                self._scripts["publish"](keys=keys, args=args, client=pipe)
+                pipe.evalsha(script.sha, 2, *keys, *args)
                 for event in events:
                     pipe.xadd(EVENTS_KEY, cast("Fields", event), maxlen=self._events_maxlen, approximate=True)
-                pipe.execute()
+                replies = pipe.execute(raise_on_error=False)
+                if isinstance(replies[0], redis.exceptions.NoScriptError):  # a restarted or flushed Redis
+                    script(keys=keys, args=args)
+                    replies = replies[1:]
+                for reply in replies:
+                    if isinstance(reply, Exception):
+                        raise reply
             return
         batch = _Batch(self)
         for message in messages:
