@@ -117,7 +117,7 @@ class Executor:
         broker error while checking hands the message back untouched.
         """
         if d.invalid is not None:  # the transport found a bad field (docs/protocol.md, Bounds)
-            return self._reject(d, f"malformed entry: {d.invalid}")
+            return self._reject(d, f"malformed entry: {d.invalid or 'its invalid field is set'}")
         try:
             return self._begin(d)
         except BrokerError as exc:
