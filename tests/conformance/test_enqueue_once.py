@@ -149,3 +149,17 @@ def test_task_sent_event_goes_with_the_enqueue(make_conf_app: Any) -> None:
     assert not app.enqueue_once("once.add", (1, 1), task_id="ev")
     sent = [e for _i, e in app.read_events(start, 100) if e.get("type") == "task-sent"]
     assert [e["uuid"] for e in sent] == ["ev"]
+
+
+@pytest.mark.parametrize("transport_url", ["redis"], indirect=True)
+def test_enqueue_once_waits_for_replicas_like_a_publish(make_conf_app: Any) -> None:
+    from celeriac.errors import ConnectionLost
+
+    # a lone redis-server has no replica: WAIT answers 0, the enqueue counts as not durable
+    strict = make_conf_app("strict", broker_wait_replicas=1, broker_wait_timeout_ms=20,
+                           task_publish_retry_policy={"max_retries": 1, "interval_start": 0})
+    with pytest.raises(ConnectionLost, match="replica"):
+        strict.enqueue_once("once.add", (1, 1), task_id="durable")
+    app, _ran = _app_with_tasks(make_conf_app)
+    assert app.lookup_tasks(["durable"])["durable"].presence == "queued"  # written, just not replicated
+    assert not app.enqueue_once("once.add", (1, 1), task_id="durable")

@@ -408,7 +408,7 @@ class RedisBackend:
         self._events_maxlen = settings.events_maxlen
         self._beat = RedisSchedules(self.client, _translated, self.replicated)
         self._observe = RedisObserve(self.client, _translated)
-        self._inspect = RedisInspect(self.client, _translated, _record_of)
+        self._inspect = RedisInspect(self.client, _translated, _record_of, self.replicated)
 
     # -- producing ---------------------------------------------------------------------------
 

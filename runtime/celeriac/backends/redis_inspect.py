@@ -90,10 +90,12 @@ class RedisInspect:
     """Enqueue once, lookup, queue statistics, live workers (see module doc)."""
 
     def __init__(self, client: Redis, translated: Callable[[str], AbstractContextManager[None]],
-                 record_of: Callable[[str, bytes | None, dict[bytes, bytes]], ResultRecord | None]) -> None:
+                 record_of: Callable[[str, bytes | None, dict[bytes, bytes]], ResultRecord | None],
+                 replicated: Callable[[Callable[[Any], object]], list[Any]] | None = None) -> None:
         self.client = client
         self._translated = translated
         self._record_of = record_of
+        self._replicated = replicated  # broker_wait_replicas: the enqueue waits like a publish
         self._scripts = {name: client.register_script(_script(f"{name}.lua"))
                          for name in ("enqueue_once", "queue_stats", "live_workers")}
 
@@ -114,10 +116,15 @@ class RedisInspect:
             rows.append((m.queue, priority_step(m.priority), m.task_id, m.content_type, m.body,
                          int(m.eta * 1000) if m.eta is not None else 0, m.task or "", event))
         keep = max(1, int(keep_s)) if keep_s else 0
+        args = [PREFIX, int(time.time() * 1000), keep, events_maxlen,
+                msgpack.packb(rows, use_bin_type=False), msgpack.packb(list(new_queues), use_bin_type=False)]
+        script = self._scripts["enqueue_once"]
         with self._translated("enqueueing once"):
-            reply = self._scripts["enqueue_once"](keys=[], args=[
-                PREFIX, int(time.time() * 1000), keep, events_maxlen,
-                msgpack.packb(rows, use_bin_type=False), msgpack.packb(list(new_queues), use_bin_type=False)])
+            if self._replicated is not None:
+                # A retry after too few replicas answers "already enqueued": safe, if pessimistic.
+                reply = self._replicated(lambda pipe: script(keys=[], args=args, client=pipe))[0]
+            else:
+                reply = script(keys=[], args=args)
         return [int(r) == 1 for r in reply]
 
     # -- lookup ----------------------------------------------------------------------------
