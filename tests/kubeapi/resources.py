@@ -36,8 +36,6 @@ class ResourceType:
     crd: str | None = None
     schema: dict[str, Any] | None = None
     printer_columns: list[dict[str, Any]] = field(default_factory=list)
-    #: Storage is shared by every version of one group/plural.
-    served: bool = True
     #: A CRD version's ``selectableFields`` (as field labels: ``spec.color``).
     selectable: tuple[str, ...] = ()
 

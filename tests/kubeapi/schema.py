@@ -32,7 +32,7 @@ import celpy
 import jsonschema
 
 from . import errors
-from .errors import ApiError, FieldError
+from .errors import FieldError
 from .resources import ResourceType
 
 Obj = dict[str, Any]
@@ -609,15 +609,3 @@ def _structural(node: Any, path: str, root: bool = False, under_logic: bool = Fa
                 out.append(FieldError(f"{path}.default{('.' + e.field) if e.field else ''}",
                                       e.kind, e.detail, e.value, e.has_value))
     return out
-
-
-def validate_object(rt: ResourceType, obj: Obj, old: Obj | None = None) -> list[FieldError]:
-    """Field errors for an object against its kind's schema (for tests of examples)."""
-    try:
-        admit(rt, copy.deepcopy(obj), old, "Strict")
-    except ApiError as e:
-        if e.code == 400:
-            return [FieldError("", "FieldValueInvalid", e.message, None, False)]
-        return [FieldError(c.get("field", ""), c.get("reason", ""), c.get("message", ""), None, False)
-                for c in e.details.get("causes", [])]
-    return []

@@ -33,7 +33,7 @@ from . import discovery, errors, openapi, protobuf, tables
 from .errors import ApiError
 from .patching import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH
 from .resources import Registry, ResourceType
-from .store import Event, Store, WriteOptions
+from .store import Store, WriteOptions
 
 _JSON = "application/json"
 _PROTOBUF = "application/vnd.kubernetes.protobuf"
@@ -83,7 +83,6 @@ class KubeEmulator(kmock.RawHandler):
     #: Seconds between BOOKMARK events on watches that allow them.
     bookmark_interval_s: float = 1.0
     _controller: asyncio.Task[None] | None = attrs.field(default=None, init=False)
-    _streams: set[asyncio.Queue[Event | None]] = attrs.field(factory=set, init=False)
     _emulation: Any = attrs.field(default=None, init=False)
 
     def __attrs_post_init__(self) -> None:
