@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import copy
 import datetime
 import json
 import random
@@ -54,6 +53,15 @@ _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 #: Kinds whose names must be DNS-1123 labels, not subdomains.
 _LABEL_NAMED = {("", "namespaces"), ("", "services")}
+
+
+def clone(value: Any) -> Any:
+    """A copy of JSON data (dicts, lists, scalars): several times faster than deepcopy."""
+    if isinstance(value, dict):
+        return {k: clone(v) if isinstance(v, dict | list) else v for k, v in value.items()}
+    if isinstance(value, list):
+        return [clone(v) if isinstance(v, dict | list) else v for v in value]
+    return value
 
 
 def now_rfc3339() -> str:
@@ -125,13 +133,11 @@ class Store:
         return ((namespace or "") if rt.namespaced else "", name)
 
     def view(self, rt: ResourceType, obj: Obj) -> Obj:
-        out = copy.deepcopy(obj)
+        out = clone(obj)
         if rt.group_plural == ("events.k8s.io", "events"):
             out = events_v1_from_core(out)
         out["apiVersion"] = rt.api_version
         out["kind"] = rt.kind
-        if rt.schema is not None:
-            schema.apply_defaults(rt.schema, out)
         return out
 
     def get(self, rt: ResourceType, namespace: str | None, name: str) -> Obj:
@@ -246,7 +252,7 @@ class Store:
     def create(self, rt: ResourceType, namespace: str | None, body: Any, opts: WriteOptions) -> Obj:
         if not isinstance(body, dict):
             raise errors.bad_request("the body of the request was not an object")
-        obj = copy.deepcopy(body)
+        obj = clone(body)
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
             raise errors.bad_request("metadata must be an object")
@@ -305,7 +311,7 @@ class Store:
         old = self._bucket(rt).get(self._key(rt, namespace, name))
         if old is None:
             raise errors.not_found(rt, name)
-        new = copy.deepcopy(body)
+        new = clone(body)
         new.setdefault("metadata", {})["name"] = name
         # Custom resources (and CRDs) allow no unconditional update, most built-ins do.
         unconditional = rt.crd is None and rt.group != "apiextensions.k8s.io"
@@ -354,11 +360,11 @@ class Store:
         akey = (rt.group_plural, namespace or "", name, manager)
         opts.applied = applied
         if old is None:
-            obj = copy.deepcopy(applied)
+            obj = clone(applied)
             obj.setdefault("metadata", {})["name"] = name
             created = self.create(rt, namespace, obj, opts)
             if not opts.dry_run:
-                self.applied[akey] = copy.deepcopy(applied)
+                self.applied[akey] = clone(applied)
             return created
         current = self.view(rt, old)
         if not force:
@@ -370,10 +376,10 @@ class Store:
                     "causes": [{"reason": "FieldManagerConflict", "field": f,
                                 "message": f'conflict with "{m}" using {rt.api_version}'} for f, m in found]})
         previous = self.applied.get(akey)
-        new = apply_merge(current, copy.deepcopy(applied), previous)
+        new = apply_merge(current, clone(applied), previous)
         result = self._update(rt, old, new, subresource, opts, require_rv=False)
         if not opts.dry_run:
-            self.applied[akey] = copy.deepcopy(applied)
+            self.applied[akey] = clone(applied)
         return result
 
     def _own(self, rt: ResourceType, owners: dict[ownership.Path, ownership.Owner],
@@ -412,14 +418,14 @@ class Store:
         if "status" in rt.subresources:
             if subresource == "status":
                 status = new.get("status")
-                new = copy.deepcopy(old)
+                new = clone(old)
                 if status is None:
                     new.pop("status", None)
                 else:
                     new["status"] = status
                 meta = new["metadata"]
             elif "status" in old:
-                new["status"] = copy.deepcopy(old["status"])
+                new["status"] = clone(old["status"])
             else:
                 new.pop("status", None)
         for f in ("uid", "creationTimestamp", "namespace", "name", "deletionTimestamp",
@@ -474,7 +480,7 @@ class Store:
         if rt.group_plural == ("apiextensions.k8s.io", "customresourcedefinitions"):
             schema.check_crd(rt, obj, old, self.registry)
             if old is not None:
-                obj["status"] = copy.deepcopy(old.get("status") or {})
+                obj["status"] = clone(old.get("status") or {})
             _crd_status(obj)
         else:
             _builtin_defaults(rt, obj, old)
@@ -490,8 +496,15 @@ class Store:
         if rt.group_plural == ("apiextensions.k8s.io", "customresourcedefinitions"):
             crd_name = new["metadata"]["name"]
             self.registry.remove_crd(crd_name)
-            for t in types_from_crd(new):
+            served = types_from_crd(new)
+            for t in served:
                 self.registry.add(t)
+            # The server defaults on read; objects stored before a default was added get it
+            # here once (in place, no new resourceVersion), not on every read.
+            storage = next((t for t in served if t.schema is not None), None)
+            if storage is not None and old is not None:
+                for obj in self.data.get(storage.storage_key, {}).values():
+                    schema.apply_defaults(storage.schema, obj)
 
     # ---- deleting ------------------------------------------------------------------
 
@@ -533,7 +546,7 @@ class Store:
             return self.view(rt, old), False
         if policy == "Orphan":
             self._orphan(meta["uid"])
-        new = copy.deepcopy(old)
+        new = clone(old)
         nmeta = new["metadata"]
         if policy == "Foreground":
             nmeta["finalizers"] = [*(nmeta.get("finalizers") or []), "foregroundDeletion"]
@@ -552,7 +565,7 @@ class Store:
         return self._remove(rt, key, old), True
 
     def _remove(self, rt: ResourceType, key: ObjKey, obj: Obj) -> Obj:
-        gone = copy.deepcopy(obj)
+        gone = clone(obj)
         gone["metadata"]["resourceVersion"] = self._next_rv()
         del self._bucket(rt)[key]
         self._emit(rt.storage_key, "DELETED", gone, obj)
@@ -579,7 +592,7 @@ class Store:
             for obj in list(bucket.values()):
                 refs = obj["metadata"].get("ownerReferences") or []
                 if any(r.get("uid") == uid for r in refs):
-                    new = copy.deepcopy(obj)
+                    new = clone(obj)
                     kept = [r for r in refs if r.get("uid") != uid]
                     if kept:
                         new["metadata"]["ownerReferences"] = kept
@@ -685,7 +698,7 @@ class Store:
                 if not dependents:
                     current = self._bucket(rt).get(self._key(rt, meta.get("namespace"), meta["name"]))
                     if current is not None:
-                        new = copy.deepcopy(current)
+                        new = clone(current)
                         new["metadata"]["finalizers"] = [
                             f for f in current["metadata"].get("finalizers") or [] if f != "foregroundDeletion"]
                         self._update(rt, current, new, None, WriteOptions(), require_rv=False)
@@ -709,7 +722,7 @@ class Store:
         srv = (scale.get("metadata") or {}).get("resourceVersion")
         if srv and srv != obj["metadata"]["resourceVersion"]:
             raise errors.conflict(rt, name)
-        new = copy.deepcopy(obj)
+        new = clone(obj)
         _set_path(new, rt.spec_replicas_path, replicas)
         stored = self._bucket(rt)[self._key(rt, namespace, name)]
         result = self._update(rt, stored, new, None, opts, require_rv=False)
@@ -865,7 +878,7 @@ def _crd_status(crd: Obj) -> None:
         cond("NamesAccepted", "NoConflicts", "no conflicts found"),
         cond("Established", "InitialNamesAccepted", "the initial names have been accepted"),
     ]
-    status["acceptedNames"] = copy.deepcopy(spec.get("names") or {})
+    status["acceptedNames"] = clone(spec.get("names") or {})
     status["acceptedNames"].setdefault("singular", status["acceptedNames"].get("kind", "").lower())
     stored = list(status.get("storedVersions") or [])
     for v in spec.get("versions") or []:
