@@ -119,29 +119,29 @@ def redis_url(redis_server: RedisServer) -> str:
     return redis_server.url
 
 
-def _sentinel_cluster() -> Any:
+def _sentinel_cluster(replicas: int) -> Any:
     from sentinel_helpers import binaries, started_cluster
 
     if binaries() is None:
         if os.environ.get("CI"):
             pytest.fail("redis-server and redis-sentinel must be installed (scripts/bootstrap.sh)")
         pytest.skip("redis-sentinel is not installed")
-    return started_cluster()
+    return started_cluster(replicas=replicas)
 
 
 @pytest.fixture(scope="session")
 def sentinel_cluster_shared() -> Iterator[Any]:
     """A primary, a replica and three sentinels (tests/sentinel_helpers.py) for tests that
     never fail it over (flush it with ``.flush()``)."""
-    cluster = _sentinel_cluster()
+    cluster = _sentinel_cluster(1)
     yield cluster
     cluster.cleanup()
 
 
 @pytest.fixture
 def sentinel_cluster() -> Iterator[Any]:
-    """A fresh primary, replica and three sentinels of the test's own (it may kill nodes)."""
-    cluster = _sentinel_cluster()
+    """A fresh primary, two replicas and three sentinels of the test's own (it may kill nodes)."""
+    cluster = _sentinel_cluster(2)
     yield cluster
     cluster.cleanup()
 

@@ -28,14 +28,18 @@ def binaries() -> tuple[str, str] | None:
 
 
 class SentinelCluster:
-    """Two data nodes (``nodes[0]`` starts as primary) and three sentinels."""
+    """A primary (``ports[0]`` at first), ``replicas`` replicas and three sentinels.
 
-    def __init__(self, server: str, sentinel: str, *, appendonly: bool = False) -> None:
+    Two replicas are what a failover test with ``broker_wait_replicas = 1`` needs: after
+    the primary dies, one is promoted and the other follows it, so a write can again reach
+    a replica (with one replica, nothing could until the dead node came back)."""
+
+    def __init__(self, server: str, sentinel: str, *, replicas: int = 1, appendonly: bool = False) -> None:
         self.server_bin = server
         self.sentinel_bin = sentinel
         self.appendonly = appendonly
         self.dir = Path(tempfile.mkdtemp(prefix="celeriac-sentinel-"))
-        self.ports = [free_port(), free_port()]
+        self.ports = [free_port() for _ in range(1 + replicas)]
         self.sentinel_ports = [free_port() for _ in range(3)]
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
 
@@ -51,10 +55,12 @@ class SentinelCluster:
         return {"master_name": MASTER_NAME}
 
     def start(self) -> None:
-        primary, replica = self.ports
+        primary, *replicas = self.ports
         self._server(primary)
-        self._server(replica, "--replicaof", "127.0.0.1", str(primary))
-        wait_for(lambda: self._replica_synced(primary), 15, interval=0.05, what="the replica to sync")
+        for replica in replicas:
+            self._server(replica, "--replicaof", "127.0.0.1", str(primary))
+        wait_for(lambda: self._replicas_synced(primary, len(replicas)), 15, interval=0.05,
+                 what="the replicas to sync")
         for port in self.sentinel_ports:
             conf = self.dir / f"sentinel-{port}.conf"
             conf.write_text(
@@ -83,18 +89,18 @@ class SentinelCluster:
 
         return redis.Redis(port=port, socket_timeout=2, socket_connect_timeout=1)
 
-    def _replica_synced(self, primary: int) -> bool:
+    def _replicas_synced(self, primary: int, n: int) -> bool:
         try:
             info = self.client(primary).info("replication")
         except Exception:
             return False
-        return int(info.get("connected_slaves", 0)) >= 1 and "online" in str(info.get("slave0", ""))
+        return sum(1 for i in range(n) if "online" in str(info.get(f"slave{i}", ""))) == n
 
     def _sentinels_ready(self) -> bool:
         for port in self.sentinel_ports:
             try:
                 c = self.client(port)
-                if len(c.sentinel_slaves(MASTER_NAME)) < 1 or len(c.sentinel_sentinels(MASTER_NAME)) < 2:
+                if len(c.sentinel_slaves(MASTER_NAME)) < len(self.ports) - 1 or len(c.sentinel_sentinels(MASTER_NAME)) < 2:
                     return False
             except Exception:
                 return False
