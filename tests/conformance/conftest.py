@@ -1,8 +1,9 @@
 """Fixtures of the conformance suite: every test runs once per transport.
 
 ``transport_url`` is parametrized over ``redis`` (the suite's real redis-server),
-``sqlite`` (a file in the test's tmp dir) and ``memory`` (a fresh in-process store per
-test). A test that only makes sense for some transports says so with
+``sentinel`` (the same transport through three sentinels to a primary with a replica:
+tests/sentinel_helpers.py, ``master_name`` on the URL), ``sqlite`` (a file in the test's
+tmp dir) and ``memory`` (a fresh in-process store per test). A test that only makes sense for some transports says so with
 ``@pytest.mark.parametrize("transport_url", [...], indirect=True)``.
 """
 
@@ -15,12 +16,16 @@ from typing import Any
 
 import pytest
 
-TRANSPORTS = ("redis", "sqlite", "memory")  #: every transport the suite covers
+TRANSPORTS = ("redis", "sentinel", "sqlite", "memory")  #: every transport the suite covers
 
 
 def url_for(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if kind == "redis":
         return str(request.getfixturevalue("redis_url"))
+    if kind == "sentinel":
+        cluster = request.getfixturevalue("sentinel_cluster_shared")
+        cluster.flush()
+        return f"{cluster.url}?master_name={cluster.options['master_name']}"
     if kind == "sqlite":
         return f"sqlite:///{tmp_path / 'celeriac.db'}"
     return f"memory://conformance-{uuid.uuid4().hex[:8]}"
