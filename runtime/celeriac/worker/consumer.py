@@ -47,10 +47,22 @@ class Pool(Protocol):
     """Runs deliveries; reports each settlement through ``consumer.complete``."""
 
     capacity: int
+    """Deliveries it accepts at once (running and queued)."""
+    concurrency: int
+    """Tasks it runs at once."""
 
     def start(self, consumer: Consumer) -> None: ...
 
     def submit(self, delivery: Delivery) -> None: ...
+
+    def take_unstarted(self) -> list[Delivery]:
+        """Stop starting deliveries; return those accepted but not started (to hand back)."""
+        ...
+
+    def resize(self, delta: int) -> int:
+        """Run ``delta`` more (or fewer) tasks at once; returns the new size. Raises
+        NotImplementedError, naming the pool, when it cannot be resized at run time."""
+        ...
 
     def shutdown(self, timeout_s: float) -> tuple[list[Delivery], list[Delivery]]:
         """Stop; returns (never started, still running after ``timeout_s``)."""
@@ -119,7 +131,7 @@ class Consumer:
         self.running: dict[str, Job] = {}
         """Jobs running now, by message id (``inspect active``, task-started events)."""
         self.pool_name = {"ThreadPool": "threads", "AsyncioPool": "asyncio"}.get(type(pool).__name__, "solo")
-        self.concurrency = int(getattr(pool, "concurrency", 1))
+        self.concurrency = pool.concurrency
         """The worker's pool size (set by ``Worker``: a prefork child reports the worker's)."""
         self.prefork_child = False
         self.metrics_dir: str | None = None
@@ -290,7 +302,7 @@ class Consumer:
         avg = self.executor.avg_runtime_s
         if avg is None or self.prefetch_window_s <= 0:
             return floor
-        slots = getattr(self.pool, "concurrency", 1)
+        slots = self.pool.concurrency
         by_time = int(self.prefetch_window_s * slots / max(avg, 1e-6))
         return max(floor, min(MAX_PREFETCH, by_time))
 
@@ -335,10 +347,9 @@ class Consumer:
         self._give_back(back, count_delivery=False, what="prefetched")
 
     def _shutdown(self, unsubmitted: list[Delivery]) -> None:
-        take = getattr(self.pool, "take_unstarted", None)
-        if take is not None:  # hand back what the pool queued but never started, before waiting
-            self._give_back([*unsubmitted, *take()], count_delivery=False, what="prefetched")
-            unsubmitted = []
+        # hand back what the pool queued but never started, before waiting
+        self._give_back([*unsubmitted, *self.pool.take_unstarted()], count_delivery=False, what="prefetched")
+        unsubmitted = []
         unstarted, running = self.pool.shutdown(0.0 if self.hurry.is_set() else self.shutdown_timeout_s)
         self.interrupter.stop()
         giveback = self._giveback

@@ -184,10 +184,7 @@ def shutdown(consumer: Consumer, message: dict[str, Any]) -> Any:
 def _pool_resize(consumer: Consumer, message: dict[str, Any], grow: bool) -> Any:
     n = int(_args(message).get("n", 1))
     if not consumer.prefork_child:
-        resize = getattr(consumer.pool, "resize", None)
-        if resize is None:
-            raise NotImplementedError(f"the {consumer.pool_name} pool cannot be resized at run time")
-        return {"ok": f"pool size {resize(n if grow else -n)}"}
+        return {"ok": f"pool size {consumer.pool.resize(n if grow else -n)}"}
     if _claim(message):
         _to_supervisor(consumer, signal.SIGTTIN if grow else signal.SIGTTOU, n)
     return {"ok": f"pool will {'grow' if grow else 'shrink'} by {n}"}

@@ -68,6 +68,9 @@ class AsyncioPool:
         self._futures.add(fut)
         fut.add_done_callback(self._futures.discard)
 
+    def resize(self, delta: int) -> int:
+        raise NotImplementedError("the asyncio pool cannot be resized at run time")
+
     def take_unstarted(self) -> list[Delivery]:
         """Stop starting coroutines; return the deliveries still waiting for a slot."""
         self._closing = True

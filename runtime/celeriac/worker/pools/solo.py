@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 class SoloPool:
     def __init__(self, prefetch: int = 1) -> None:
         self.capacity = max(1, prefetch)
+        self.concurrency = 1
         self._consumer: Consumer | None = None
 
     def start(self, consumer: Consumer) -> None:
@@ -26,6 +27,12 @@ class SoloPool:
         except Exception as exc:  # never expected (process() does not raise): keep the process
             settlement = c.executor.crashed(delivery, exc)
         c.complete(settlement)
+
+    def take_unstarted(self) -> list[Delivery]:
+        return []  # nothing waits here: submit() runs the delivery before it returns
+
+    def resize(self, delta: int) -> int:
+        raise NotImplementedError("the solo pool cannot be resized at run time")
 
     def shutdown(self, timeout_s: float) -> tuple[list[Delivery], list[Delivery]]:
         return [], []
