@@ -8,7 +8,16 @@ from __future__ import annotations
 from celeriac import states
 from celeriac.app import Celeriac, current_app, shared_task
 from celeriac.backends.base import QueueStats, WorkerInfo
-from celeriac.canvas import GroupResult, Signature, chain, chord, chunks, group, signature
+from celeriac.canvas import (
+    GroupResult,
+    ResultSet,
+    Signature,
+    chain,
+    chord,
+    chunks,
+    group,
+    signature,
+)
 from celeriac.lookup import TaskInfo
 from celeriac.result import AsyncResult, EagerResult
 from celeriac.routing import Queue
@@ -24,6 +33,7 @@ __all__ = [
     "GroupResult",
     "Queue",
     "QueueStats",
+    "ResultSet",
     "Signature",
     "Task",
     "TaskInfo",

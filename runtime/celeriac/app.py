@@ -34,7 +34,7 @@ from celeriac.events import task_sent
 from celeriac.lookup import TaskInfo, task_info
 from celeriac.message import Message, new_id, to_iso
 from celeriac.producer import BufferedProducer
-from celeriac.request import current_request
+from celeriac.request import add_child, current_request
 from celeriac.result import AsyncResult
 from celeriac.routing import Router, queues_from
 from celeriac.task import Task, create_task
@@ -277,7 +277,10 @@ class Celeriac:
             return result
         message, outgoing = self.prepare(name, args, kwargs, options, task=self.tasks.get(name))
         self.publish([outgoing], once=bool(options.get("task_id")))
-        return AsyncResult(message.id, app=self, task_name=name)
+        add_child(message.id)
+        result = AsyncResult(message.id, app=self, task_name=name)
+        result.ignored = message.ignore_result
+        return result
 
     def enqueue_once(
         self,

@@ -98,6 +98,10 @@ class HardTimeLimit(TaskInterrupted):
     """The hard time limit passed: recorded as FAILURE with :class:`TimeLimitExceeded`."""
 
 
+class IncompleteStream(CeleriacError):
+    """``AsyncResult.collect()`` met a result that is not ready yet (Celery's name)."""
+
+
 class ChordError(CeleriacError):
     """A task in a chord's header failed, so the chord's callback cannot run."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextvars
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 
 @dataclass
@@ -41,10 +41,43 @@ class Context:
     ignore_result: bool = False
     priority: int | None = None
     reply_to: str | None = None
+    children: list[str] = field(default_factory=list)
+    """Ids of the tasks this task published (Celery's trail): stored as its result's ``children``."""
 
     @property
     def correlation_id(self) -> str | None:
         return self.id
+
+    # Celery's names, derived (nothing more to build per task on the hot path).
+    @property
+    def time_limit(self) -> float | None:
+        """The hard time limit of this call (``timelimit[0]``), or None."""
+        return self.timelimit[0] if self.timelimit else None
+
+    @property
+    def soft_time_limit(self) -> float | None:
+        return self.timelimit[1] if self.timelimit else None
+
+    @property
+    def properties(self) -> dict[str, Any]:
+        """The message properties as Celery's worker shows them."""
+        return {"correlation_id": self.id, "reply_to": self.reply_to, "priority": self.priority,
+                "delivery_info": self.delivery_info}
+
+    @property
+    def origin(self) -> str | None:
+        """The producer's node name, when the producer put one in the ``origin`` header."""
+        value = (self.headers or {}).get("origin")
+        return str(value) if value is not None else None
+
+    @property
+    def taskset(self) -> str | None:
+        return self.group
+
+    shadow: ClassVar[None] = None
+    utc: ClassVar[bool] = True
+    logfile: ClassVar[None] = None
+    loglevel: ClassVar[None] = None
 
 
 _request: contextvars.ContextVar[Context | None] = contextvars.ContextVar("celeriac_request", default=None)
@@ -53,6 +86,13 @@ _request: contextvars.ContextVar[Context | None] = contextvars.ContextVar("celer
 def current_request() -> Context | None:
     """The context of the task running in this thread or coroutine, if any."""
     return _request.get()
+
+
+def add_child(task_id: str) -> None:
+    """Record ``task_id`` as published by the task running here (for ``AsyncResult.children``)."""
+    ctx = _request.get()
+    if ctx is not None and ctx.id is not None and not ctx.is_eager and not ctx.called_directly:
+        ctx.children.append(task_id)
 
 
 def push_request(ctx: Context) -> contextvars.Token[Context | None]:

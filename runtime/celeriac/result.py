@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from celeriac import serialization, states
 from celeriac.backends.base import ResultRecord
 from celeriac.current import current_app
-from celeriac.errors import ResultTimeout, TaskError, TaskRevokedError
+from celeriac.errors import IncompleteStream, ResultTimeout, TaskError, TaskRevokedError
 
 if TYPE_CHECKING:
     from celeriac.app import Celeriac
@@ -76,6 +76,9 @@ class AsyncResult:
 
     enqueued: bool | None = None
     """``send_task(..., once=True)``: whether this call enqueued the task (None otherwise)."""
+
+    ignored: bool = False
+    """The task was sent with ``ignore_result``: ``get()`` returns None at once, as Celery."""
 
     def __init__(self, id: str, *, app: Celeriac | None = None, task_name: str | None = None,
                  parent: AsyncResult | None = None) -> None:
@@ -172,6 +175,8 @@ class AsyncResult:
             ResultTimeout: not ready within ``timeout`` seconds.
             Exception: the task's own exception (rebuilt) when it failed and ``propagate``.
         """
+        if self.ignored:  # no result will ever be stored: Celery returns None at once
+            return None
         if self._cache is None:
             self.app.flush(timeout)
         record = self._cache or self.app.backend.wait_result(self.id, timeout)
@@ -186,6 +191,32 @@ class AsyncResult:
         return value
 
     wait = get
+
+    def collect(self, intermediate: bool = False, **kwargs: Any) -> Iterator[tuple[AsyncResult, Any]]:
+        """``(result, value)`` for this result and every task it published (its ``children``),
+        breadth first, each waited for with ``get(**kwargs)``, as Celery's ``collect``.
+
+        Raises:
+            IncompleteStream: a result is not ready yet (unless ``intermediate``).
+        """
+        for node in self._iterdeps(intermediate):
+            yield node, node.get(**kwargs)
+
+    def _iterdeps(self, intermediate: bool) -> Iterator[AsyncResult]:
+        todo: list[AsyncResult] = [self]
+        while todo:
+            node = todo.pop(0)
+            yield node
+            if node.ready():
+                todo.extend(node.children)
+            elif not intermediate:
+                raise IncompleteStream(f"task {node.id} is not ready")
+
+    def get_leaf(self) -> Any:
+        value = None
+        for node in self._iterdeps(False):
+            value = node.get()
+        return value
 
     def forget(self) -> None:
         self._cache = None

@@ -16,7 +16,7 @@ from celeriac import inline, states
 from celeriac.bulk import publish_many
 from celeriac.canvas import Signature, chunks, xmap, xstarmap
 from celeriac.errors import MaxRetriesExceededError, Retry
-from celeriac.request import Context, current_request, pop_request, push_request
+from celeriac.request import Context, add_child, current_request, pop_request, push_request
 from celeriac.result import AsyncResult, EagerResult
 
 if TYPE_CHECKING:
@@ -91,7 +91,10 @@ class Task:
             self._check_arguments(args or (), kwargs or {})
         message, outgoing = self.app.prepare(self.name, args, kwargs, options, task=self)
         self.app.publish([outgoing], once=bool(options.get("task_id")))
-        return AsyncResult(message.id, app=self.app, task_name=self.name)
+        add_child(message.id)
+        result = AsyncResult(message.id, app=self.app, task_name=self.name)
+        result.ignored = message.ignore_result
+        return result
 
     def apply_many(
         self,

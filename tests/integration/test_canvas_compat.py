@@ -81,3 +81,148 @@ def test_a_signature_as_an_argument_and_as_a_return_value(make_app: Any, worker:
     assert isinstance(returned, dict) and returned["task"] == t["add"].name and returned["args"] == [4, 1]
     assert isinstance(signature(returned), Signature)
     assert run_sig.delay(t["add"].s(2, 3)).get(timeout=10) == 5
+
+
+def test_result_set(make_app: Any, worker: Any) -> None:
+    from celeriac import AsyncResult, ResultSet
+
+    app = make_app()
+    t = _tasks(app)
+
+    @app.task
+    def fail() -> None:
+        raise KeyError("nope")
+
+    rs = ResultSet([t["add"].delay(1, 1), t["add"].delay(2, 2)], app=app)
+    assert not rs.ready() and rs.waiting() and rs.completed_count() == 0
+    worker(app, concurrency=2)
+    third = t["mul"].delay(3, 3)
+    rs.add(third)
+    rs.add(AsyncResult(third.id, app=app))  # already a member: nothing added
+    assert len(rs) == 3
+    assert rs.get(timeout=10) == [2, 4, 9] and rs.join(timeout=5) == [2, 4, 9]
+    assert rs.ready() and rs.successful() and not rs.failed() and rs.completed_count() == 3
+    bad = fail.delay()
+    rs.add(bad)
+    assert rs.join(timeout=10, propagate=False)[3].__class__ is KeyError
+    assert rs.failed() and not rs.successful() and rs.completed_count() == 3
+    rs.remove(bad.id)
+    assert rs.successful() and len(rs) == 3
+    rs.discard(bad)  # not a member any more: nothing happens
+    rs.revoke()  # revokes every member (finished ones stay as they are)
+    assert rs.successful()
+
+
+def test_ignored_results_and_propagate_false(make_app: Any, worker: Any) -> None:
+    app = make_app()
+
+    @app.task(ignore_result=True)
+    def quiet(x: int) -> int:
+        return x
+
+    @app.task
+    def fail() -> None:
+        raise ValueError("bad")
+
+    worker(app, concurrency=2)
+    r = quiet.delay(1)
+    assert r.ignored is True
+    assert r.get() is None  # no timeout: returns at once as Celery, never waits for ever
+    loud = quiet.apply_async((1,), ignore_result=False)
+    assert loud.ignored is False and loud.get(timeout=10) == 1
+    assert app.send_task(quiet.name, (2,), ignore_result=True).ignored is True
+    err = fail.delay().get(timeout=10, propagate=False)
+    assert isinstance(err, ValueError) and err.args == ("bad",)
+
+
+def test_children_and_collect(make_app: Any, worker: Any) -> None:
+    app = make_app()
+    t = _tasks(app)
+
+    @app.task
+    def fan(n: int) -> int:
+        for i in range(n):
+            t["mul"].delay(i, i)
+        group(t["add"].s(i, 100) for i in range(2)).apply_async()
+        return n
+
+    worker(app, concurrency=2)
+    r = fan.delay(3)
+    assert r.get(timeout=10) == 3
+    kids = r.children
+    assert len(kids) == 5
+    values = [v for _res, v in r.collect(timeout=10)]
+    assert values[0] == 3 and sorted(values[1:]) == [0, 1, 4, 100, 101]
+
+
+def test_parent_and_root_ids_as_celery_sets_them(make_app: Any, worker: Any) -> None:
+    app = make_app()
+
+    @app.task(bind=True)
+    def who(self: Any, *args: Any) -> list[Any]:
+        r = self.request
+        return [r.id, r.parent_id, r.root_id, r.group, r.group_index]
+
+    worker(app, concurrency=2)
+    # a chain: each step's parent is the previous step, the root is the first
+    res = chain(who.s(), who.si(), who.si()).apply_async()
+    last = res.get(timeout=10)
+    second = res.parent.get(timeout=5)
+    first = res.parent.parent.get(timeout=5)
+    assert last[0] == res.id and first[1] is None and first[2] == first[0]
+    assert second[1] == first[0] and last[1] == second[0]
+    assert {first[2], second[2], last[2]} == {first[0]}
+    # a group from a client: each member is its own root; group id and index set
+    g = group(who.s(), who.s()).apply_async()
+    rows = g.get(timeout=10)
+    assert [row[1] for row in rows] == [None, None]
+    assert [row[2] for row in rows] == [row[0] for row in rows]
+    assert [row[3] for row in rows] == [g.id, g.id] and [row[4] for row in rows] == [0, 1]
+
+    # published from inside a task: parent is that task, root is its root
+    @app.task(bind=True)
+    def outer(self: Any) -> str:
+        return str(group(who.s(), who.s()).apply_async().id)
+
+    o = outer.delay()
+    gid = o.get(timeout=10)
+    from celeriac import GroupResult
+
+    kids = [c.get(timeout=10) for c in o.children]
+    assert [k[1] for k in kids] == [o.id, o.id] and [k[2] for k in kids] == [o.id, o.id]
+    assert [k[3] for k in kids] == [gid, gid]
+    assert GroupResult(gid, o.children, app=app).get(timeout=5) == kids
+
+
+def test_request_context_as_celery_names_it(make_app: Any, worker: Any) -> None:
+    app = make_app()
+    seen: dict[str, Any] = {}
+
+    @app.task(bind=True)
+    def look(self: Any) -> None:
+        r = self.request
+        seen.update(time_limit=r.time_limit, soft=r.soft_time_limit, timelimit=tuple(r.timelimit),
+                    props=r.properties, reply_to=r.reply_to, delivery_info=r.delivery_info,
+                    hostname=r.hostname, origin=r.origin, is_eager=r.is_eager,
+                    called_directly=r.called_directly, chord=r.chord, group_index=r.group_index,
+                    correlation_id=r.correlation_id, id=r.id)
+
+    @app.task(bind=True)
+    def direct(self: Any) -> tuple[bool, bool]:
+        return self.request.called_directly, self.request.is_eager
+
+    worker(app, concurrency=1)
+    res = look.apply_async(time_limit=30, soft_time_limit=20, headers={"origin": "gen1@box"})
+    res.get(timeout=10)
+    assert seen["time_limit"] == 30 and seen["soft"] == 20 and seen["timelimit"] == (30, 20)
+    assert seen["props"]["correlation_id"] == res.id == seen["correlation_id"]
+    assert seen["delivery_info"]["routing_key"] == app.conf.task_default_queue and seen["delivery_info"]["redelivered"] is False
+    assert seen["props"]["delivery_info"] == seen["delivery_info"]
+    assert seen["hostname"] == "test@worker" and seen["origin"] == "gen1@box"
+    assert seen["is_eager"] is False and seen["called_directly"] is False
+    assert seen["chord"] is None and seen["group_index"] is None
+    assert direct() == (True, False)  # called as a function
+    assert direct.apply().get() == (False, True)  # eager
+    group(look.s(), look.s()).apply_async().get(timeout=10)
+    assert seen["group_index"] in (0, 1)
+    chord([look.s()], look.si()).apply_async().get(timeout=10)

@@ -14,11 +14,12 @@ from celeriac.canvas.builtins import chunks, xmap, xstarmap
 from celeriac.canvas.chain import chain
 from celeriac.canvas.chord import chord
 from celeriac.canvas.group import group
-from celeriac.canvas.results import GroupResult
+from celeriac.canvas.results import GroupResult, ResultSet
 from celeriac.canvas.signature import Signature, maybe_signature, signature, subtask
 
 __all__ = [
     "GroupResult",
+    "ResultSet",
     "Signature",
     "chain",
     "chord",

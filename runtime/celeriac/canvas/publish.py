@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from celeriac.canvas.signature import Lineage, Signature
-from celeriac.request import current_request
+from celeriac.request import add_child, current_request
 
 
 def publish_workflow(sig: Signature, args: Sequence[Any] | None, kwargs: Mapping[str, Any] | None,
@@ -24,12 +24,18 @@ def publish_workflow(sig: Signature, args: Sequence[Any] | None, kwargs: Mapping
     task_id = options.pop("task_id", None)
     result = work.freeze(task_id)
     parent = current_request()
-    root_id = options.pop("root_id", None) or (parent.root_id if parent else None) or work.first_id()
+    root_id = options.pop("root_id", None) or (parent.root_id if parent else None)
+    if root_id is None and work.subtask_type != "group":
+        # A chain or chord is one workflow rooted at its first task; a group's members are
+        # each their own root, as Celery sets them (the group id ties them together).
+        root_id = work.first_id()
     parent_id = options.pop("parent_id", None) or (parent.id if parent else None)
     if options:
         work = _with_call_options(work, options)
     messages = work.build(app, tuple(args or ()), Lineage(parent_id, root_id), {})
     app.publish(messages)
+    for message in messages:
+        add_child(message.task_id)
     return result
 
 

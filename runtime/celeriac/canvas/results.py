@@ -1,4 +1,4 @@
-"""``GroupResult``: the results of a group, read in order, saved and restored by id.
+"""``ResultSet`` and ``GroupResult``: results read in order; a group's saved and restored by id.
 
 Waiting reads every member's state in one round trip first (most are usually done), then
 blocks on the ones still running in order, each wait woken by the transport's completion
@@ -7,9 +7,10 @@ signal (no polling). Stored groups live in the result store (``Backend.save_grou
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Union
 
 from celeriac import states
@@ -30,19 +31,42 @@ def oldest(result: Any) -> Any:
     return result
 
 
-class GroupResult:
-    """The results of a group (``group(...).apply_async()``), in the group's order."""
+class ResultSet:
+    """A set of results waited for and read together (Celery's ``ResultSet``), in order."""
 
-    def __init__(self, id: str, results: Sequence[ResultLike], *, app: Celeriac | None = None,
-                 parent: ResultLike | None = None) -> None:
-        self.id = id
+    def __init__(self, results: Sequence[ResultLike], app: Celeriac | None = None, **kwargs: Any) -> None:
         self.results: list[ResultLike] = list(results)
         self.app = app or current_app()
-        self.parent = parent
 
-    @property
-    def children(self) -> list[ResultLike]:
-        return self.results
+    # -- membership --------------------------------------------------------------------------
+
+    def add(self, result: ResultLike) -> None:
+        """Add a result (nothing if it is already a member)."""
+        if result not in self.results:
+            self.results.append(result)
+
+    def remove(self, result: ResultLike | str) -> None:
+        """Remove a member.
+
+        Raises:
+            KeyError: ``result`` is not a member.
+        """
+        if isinstance(result, str):
+            result = AsyncResult(result, app=self.app)
+        try:
+            self.results.remove(result)
+        except ValueError:
+            raise KeyError(result) from None
+
+    def discard(self, result: ResultLike | str) -> None:
+        with contextlib.suppress(KeyError):
+            self.remove(result)
+
+    def update(self, results: Iterable[ResultLike]) -> None:
+        self.results.extend(r for r in results if r not in self.results)
+
+    def clear(self) -> None:
+        self.results[:] = []
 
     # -- state -------------------------------------------------------------------------------
 
@@ -102,20 +126,55 @@ class GroupResult:
             try:
                 value = r.get(timeout=left, propagate=propagate)
             except ResultTimeout:
-                raise ResultTimeout(f"group {self.id} not ready after {timeout}s "
+                raise ResultTimeout(f"{self!r} not ready after {timeout}s "
                                     f"({self.completed_count()}/{len(self._leaves())} done)") from None
             if callback is not None:
                 callback(r.id, value)
             out.append(value)
         return out
 
-    def revoke(self, terminate: bool = False, signal: str = "SIGTERM") -> None:
+    def revoke(self, terminate: bool = False, signal: str = "SIGTERM", **kwargs: Any) -> None:
         self.app.control.revoke([r.id for r in self._leaves()], terminate=terminate, signal=signal)
 
     def forget(self) -> None:
         for r in self._leaves():
             r.forget()
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __iter__(self) -> Iterator[ResultLike]:
+        return iter(self.results)
+
+    def __getitem__(self, index: int) -> ResultLike:
+        return self.results[index]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ResultSet) and type(other) is type(self) and other.results == self.results
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<ResultSet: [{', '.join(r.id for r in self.results)}]>"
+
+
+class GroupResult(ResultSet):
+    """The results of a group (``group(...).apply_async()``), in the group's order."""
+
+    def __init__(self, id: str, results: Sequence[ResultLike], *, app: Celeriac | None = None,
+                 parent: ResultLike | None = None) -> None:
+        super().__init__(results, app=app)
+        self.id = id
+        self.parent = parent
+
+    @property
+    def children(self) -> list[ResultLike]:
+        return self.results
+
+    def forget(self) -> None:
+        super().forget()
         self.app.backend.forget_group(self.id)
+
 
     # -- storing -----------------------------------------------------------------------------
 
@@ -139,19 +198,10 @@ class GroupResult:
 
     # -- container ---------------------------------------------------------------------------
 
-    def __len__(self) -> int:
-        return len(self.results)
-
-    def __iter__(self) -> Iterator[ResultLike]:
-        return iter(self.results)
-
-    def __getitem__(self, index: int) -> ResultLike:
-        return self.results[index]
-
     def __eq__(self, other: object) -> bool:
         return isinstance(other, GroupResult) and other.id == self.id and other.results == self.results
 
-    def __hash__(self) -> int:
+    def __hash__(self) -> int:  # type: ignore[override]
         return hash(self.id)
 
     def __repr__(self) -> str:

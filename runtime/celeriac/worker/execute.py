@@ -418,9 +418,11 @@ class Executor:
             logger.info("Task %s[%s] succeeded in %.6fs: %.200r", m.task, m.id, runtime, value)
         record = None
         runtime_text = f"{runtime:.6f}"
-        if not (m.ignore_result or job.task.ignore_result):
+        if not m.ignore_result:  # the producer folded the task's default in; a call's option wins (Celery)
             record = self._record(m, states.SUCCESS, value)
             record.extra["runtime"] = runtime_text
+            if job.context.children:
+                record.children = job.context.children
             if job.started:
                 record.extra["date_started"] = repr(job.started)
         settlement = Settlement(job.delivery, result=record)
@@ -443,6 +445,8 @@ class Executor:
         else:
             logger.error("Task %s[%s] raised unexpected: %r\n%s", m.task, m.id, exc, outcome.traceback or "")
         record = self._record(m, states.FAILURE, exception_to_dict(exc), traceback=outcome.traceback)
+        if job.context.children:
+            record.children = job.context.children
         settlement = Settlement(job.delivery, result=record)
         after_failure(self.app, m, exc, outcome.traceback, settlement)
         if self.events:
