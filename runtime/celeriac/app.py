@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from celeriac import config as _config
 from celeriac import current as _current
 from celeriac import serialization
+from celeriac import signals as _signals
 from celeriac.backends import create as create_backend
 from celeriac.backends.base import Backend, Outgoing, QueueStats, WorkerInfo
 from celeriac.beat.registry import Schedules
@@ -434,7 +435,16 @@ class Celeriac:
             ignore_result=bool(ignore_result),
         )
         serializer = options.get("serializer") or (task.serializer if task is not None else None) or conf.task_serializer
-        content_type, body = serialization.dumps(message.to_dict(), serializer)
+        fields = message.to_dict()
+        if _signals.before_task_publish.receivers:
+            headers: dict[str, Any] = dict(message.headers or {})
+            _signals.before_task_publish.send(name, body=fields, exchange="", routing_key=queue, headers=headers,
+                                              properties={"priority": priority}, declare=[],
+                                              retry_policy=conf.task_publish_retry_policy)
+            if headers != (message.headers or {}):  # a receiver added to them (trace context...)
+                message = replace(message, headers=headers)
+                fields = message.to_dict()
+        content_type, body = serialization.dumps(fields, serializer)
         return message, Outgoing(queue=queue, task_id=task_id, content_type=content_type, body=body,
                                  priority=priority, eta=eta_epoch, task=name)
 
@@ -493,6 +503,15 @@ class Celeriac:
                 broker.publish(messages)
 
         self._with_publish_retries(len(messages), write)
+        if _signals.after_task_publish.receivers:
+            for m in messages:
+                try:
+                    fields = serialization.loads(m.body, m.content_type, frozenset({m.content_type}))
+                except Exception:
+                    fields = None
+                headers = fields.get("headers") if isinstance(fields, dict) else None
+                _signals.after_task_publish.send(m.task, body=fields, exchange="", routing_key=m.queue,
+                                                 headers=headers or {})
 
     def _with_publish_retries(self, n: int, write: Callable[[], T]) -> T:
         """``write()``, retried on :class:`ConnectionLost` as ``task_publish_retry_policy`` says."""

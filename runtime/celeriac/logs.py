@@ -27,11 +27,23 @@ class JSONFormatter(logging.Formatter):
         return json.dumps(out)
 
 
-def configure(level: str = "INFO", *, json_format: bool = False) -> None:
-    """Send logs to stderr at ``level`` (plain, or JSON lines)."""
+def configure(level: str = "INFO", *, json_format: bool = False, logfile: str | None = None) -> None:
+    """Send logs to stderr (or ``logfile``) at ``level`` (plain, or JSON lines).
+
+    When a receiver is connected to the ``setup_logging`` signal, it is called instead and
+    logging is left to it (as Celery does)."""
+    from celeriac import signals
+
     level = level.upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ValueError(f"unknown log level {level!r}")
+    if signals.setup_logging.receivers:
+        signals.setup_logging.send(None, loglevel=getattr(logging, level), logfile=logfile,
+                                   format=PLAIN_FORMAT, colorize=False)
+        return
+    handler: dict[str, Any] = ({"class": "logging.FileHandler", "formatter": "default", "filename": logfile}
+                               if logfile else {"class": "logging.StreamHandler", "formatter": "default",
+                                                "stream": "ext://sys.stderr"})
     formatter: dict[str, Any] = (
         {"()": JSONFormatter} if json_format else {"format": PLAIN_FORMAT}
     )
@@ -39,7 +51,6 @@ def configure(level: str = "INFO", *, json_format: bool = False) -> None:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"default": formatter},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "default",
-                                "stream": "ext://sys.stderr"}},
+        "handlers": {"stderr": handler},
         "root": {"level": level, "handlers": ["stderr"]},
     })

@@ -1,4 +1,4 @@
-"""Task signals: a small, documented set of hooks fired by the worker around each task.
+"""Signals: documented hooks fired around each task, each publish and the worker's life.
 
 Receivers are plain callables connected with ``task_success.connect(fn)`` (or as a
 decorator) and called with keyword arguments (``sender`` is the task). A receiver that
@@ -7,7 +7,40 @@ nothing when no receiver is connected (the worker checks ``signal.receivers`` fi
 
 This module must not import the worker or a transport: it is a registry, nothing more.
 
-The set (same names and arguments as Celery's):
+The set (same names and keyword arguments as Celery's; docs/celery-compat.md, "Signals"):
+
+``before_task_publish(sender=name, body, exchange, routing_key, headers, properties, declare, retry_policy)``
+    in the producer, before the message is encoded: ``headers`` (a dict) may be changed
+    and the changes are sent (how tracing libraries pass their context on);
+``after_task_publish(sender=name, body, exchange, routing_key, headers)``
+    once the broker has the message;
+``task_received(sender=executor, request)``
+    the worker decoded a message of a known task (``request`` is the task's context);
+``task_revoked(sender=task, request, terminated, signum, expired)``
+    a revoked or expired task was not run, or a running one was terminated;
+``task_rejected(sender=executor, message, exc)``
+    a message was dead-lettered (malformed, not accepted, rejected by its task);
+``task_unknown(sender=executor, name, id, message, exc)``
+    a message names a task this worker does not have (it is dead-lettered);
+``task_internal_error(sender=task or None, task_id, args, kwargs, request, exception, traceback, einfo)``
+    the worker failed outside the task's body;
+``worker_init(sender=worker)``, ``celeryd_init(sender=hostname, instance=worker, conf, options)``
+    in the worker's main process before anything is consumed;
+``worker_process_init(sender=None)``
+    in each process that runs tasks (each prefork child; the worker itself for the others);
+``worker_ready(sender=consumer)``
+    the worker consumes;
+``worker_shutting_down(sender=hostname, sig, how, exitcode)``
+    a stop signal arrived (``how``: ``Warm`` or ``Cold``);
+``worker_shutdown(sender=worker)``
+    the worker stopped;
+``beat_init(sender=scheduler)``
+    a beat starts (standalone or embedded);
+``setup_logging(sender=None, loglevel, logfile, format, colorize)``
+    when a command configures logging: if any receiver is connected, celeriac leaves
+    logging to it, as Celery does.
+
+Task signals:
 
 ``task_prerun(sender, task_id, task, args, kwargs)``
     in the worker, right before the task's function runs;
@@ -71,5 +104,25 @@ task_postrun = Signal("task_postrun")
 task_success = Signal("task_success")
 task_failure = Signal("task_failure")
 task_retry = Signal("task_retry")
+task_received = Signal("task_received")
+task_revoked = Signal("task_revoked")
+task_rejected = Signal("task_rejected")
+task_unknown = Signal("task_unknown")
+task_internal_error = Signal("task_internal_error")
+before_task_publish = Signal("before_task_publish")
+after_task_publish = Signal("after_task_publish")
+worker_init = Signal("worker_init")
+celeryd_init = Signal("celeryd_init")
+worker_process_init = Signal("worker_process_init")
+worker_ready = Signal("worker_ready")
+worker_shutting_down = Signal("worker_shutting_down")
+worker_shutdown = Signal("worker_shutdown")
+beat_init = Signal("beat_init")
+setup_logging = Signal("setup_logging")
 
-__all__ = ["Signal", "task_failure", "task_postrun", "task_prerun", "task_retry", "task_success"]
+__all__ = [
+    "Signal", "after_task_publish", "beat_init", "before_task_publish", "celeryd_init", "setup_logging",
+    "task_failure", "task_internal_error", "task_postrun", "task_prerun", "task_received", "task_rejected",
+    "task_retry", "task_revoked", "task_success", "task_unknown", "worker_init", "worker_process_init",
+    "worker_ready", "worker_shutdown", "worker_shutting_down",
+]

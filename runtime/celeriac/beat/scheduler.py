@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from celeriac import health, states
+from celeriac import health, signals, states
 from celeriac.backends.base import Outgoing
 from celeriac.beat import records
 from celeriac.beat.lease import DEFAULT_RENEW_S, DEFAULT_TTL_S, Lease
@@ -93,6 +93,8 @@ class Beat:
 
     def run(self) -> None:
         """Run until ``stop()`` (blocks). Syncs static entries, then loops."""
+        if signals.beat_init.receivers:
+            signals.beat_init.send(self)
         if self.sync_static:
             written, removed = self.app.schedules.sync_static(self.app.conf.beat_schedule)
             if written or removed:

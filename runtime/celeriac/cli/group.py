@@ -117,10 +117,10 @@ def worker(obj: Ctx, app_spec: str | None, concurrency: int | None, pool: str | 
     from celeriac import logs
     from celeriac.worker.worker import Worker
 
-    logs.configure(loglevel, json_format=log_json)
     if app_spec:
         obj.app_spec = app_spec
-    conf = obj.app.conf
+    conf = obj.app.conf  # the app first: its ``setup_logging`` receivers take over logging
+    logs.configure(loglevel, json_format=log_json)
     if metrics_port is not None:
         conf.worker_metrics_port = metrics_port
     if metrics_bind is not None:

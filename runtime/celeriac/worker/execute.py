@@ -138,8 +138,11 @@ class Executor:
             return self._reject(d, f"malformed message: {exc}", task_id=_body_id(body_or_none(d, self.accept)))
         task = self.app.tasks.get(message.task)
         if task is None:
+            unknown = NotRegistered(message.task)
+            if signals.task_unknown.receivers:
+                signals.task_unknown.send(self, name=message.task, id=message.id, message=d, exc=unknown)
             return self._reject(d, f"unknown task {message.task!r} (not registered in this worker)",
-                                message, NotRegistered(message.task))
+                                message, unknown)
         now = time.time()
         if d.revoked or (self.revoked_ids and message.id in self.revoked_ids) or (
                 d.task_id != message.id and self.app.broker.revoked([message.id])[0]):
@@ -189,6 +192,8 @@ class Executor:
             if self.log_debug:
                 logger.debug("Task %s[%s] payload: args=%r kwargs=%r", message.task, message.id,
                              message.args, message.kwargs)
+        if signals.task_received.receivers:
+            signals.task_received.send(self, request=context)
         if chord_error is not None:  # a header task failed: the callback fails instead of running
             return self.finish(Job(d, message, task, context, received=now),
                                Outcome(states.FAILURE, exc=chord_error))
@@ -359,6 +364,7 @@ class Executor:
         m = job.message
         err = exc if isinstance(exc, EncodeError) else _encode_error(job, "outcome", exc)
         logger.error("Task %s[%s]: its outcome could not be settled (%s); recorded as FAILURE", m.task, m.id, err)
+        _internal_error(job.task, m.id, m.args, m.kwargs, job.context, exc)
         meta = {"exc_type": "EncodeError", "exc_module": "celeriac.errors", "exc_message": [str(err)[:2000]]}
         record = ResultRecord(task_id=m.id, status=states.FAILURE, content_type=serialization.JSON,
                               result=serialization.dumps(meta, "json")[1], date_done=time.time(), task=m.task,
@@ -493,6 +499,11 @@ class Executor:
             after_failure(self.app, m, TaskRevokedError(why), None, s, state=states.REVOKED)
         if self.events:
             s.events.append(self._event("task-revoked", m, reason=why, expired=why == "expired"))
+        if signals.task_revoked.receivers:
+            request = Context(id=m.id, task=m.task, args=m.args, kwargs=m.kwargs, retries=m.retries,
+                              root_id=m.root_id, parent_id=m.parent_id, group=m.group, hostname=self.hostname)
+            signals.task_revoked.send(self.app.tasks.get(m.task), request=request,
+                                      terminated=why == "terminated", signum=None, expired=why == "expired")
         return s
 
     def _reject(self, d: Delivery, reason: str, m: Message | None = None,
@@ -508,6 +519,8 @@ class Executor:
                                     result=serialization.dumps(meta, "json")[1], date_done=time.time(),
                                     task=m.task if m else None, worker=self.hostname, queue=d.queue,
                                     extra={"reason": reason})
+        if signals.task_rejected.receivers:
+            signals.task_rejected.send(self, message=d, exc=exc)
         if self.events:
             s.events.append({"type": "task-rejected", "uuid": task_id or "", "hostname": self.hostname,
                              "timestamp": repr(time.time()), "reason": reason, "queue": d.queue})
@@ -537,6 +550,7 @@ class Executor:
         with the error, so the pool's thread or process goes on and the message is not held
         for ever."""
         logger.critical("processing message %s raised", d.message_id, exc_info=exc)
+        _internal_error(None, d.task_id, None, None, None, exc)
         return self._reject(d, f"worker error while processing: {type(exc).__name__}: {exc}")
 
     def process(self, d: Delivery, on_started: Callable[[Job], None] | None = None) -> Settlement:
@@ -554,6 +568,15 @@ async def _as_coroutine(task: Task, m: Message) -> Any:
     if asyncio.iscoroutine(result):
         return await result
     return result
+
+
+def _internal_error(task: Task | None, task_id: str | None, args: Any, kwargs: Any, request: Context | None,
+                    exc: BaseException) -> None:
+    """Celery's ``task_internal_error``: the worker failed outside the task's body."""
+    if signals.task_internal_error.receivers:
+        signals.task_internal_error.send(task, task_id=task_id, args=args, kwargs=kwargs, request=request,
+                                         exception=exc, traceback=exc.__traceback__,
+                                         einfo="".join(tb_module.format_exception(exc)))
 
 
 def _hook(fn: Callable[..., Any], *args: Any) -> None:

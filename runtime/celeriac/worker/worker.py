@@ -16,6 +16,7 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from celeriac import signals
 from celeriac.health import HealthServer, SharedProgress
 from celeriac.worker.consumer import Consumer, Pool
 from celeriac.worker.pools.prefork import PreforkSupervisor
@@ -60,6 +61,9 @@ class Worker:
             conf.worker_shutdown_timeout = shutdown_timeout
         self.consumer: Consumer | None = None
         self._signals = 0
+        self.options: dict[str, Any] = {"queues": self.queues, "pool": self.pool_name,
+                                        "concurrency": self.concurrency, "hostname": self.hostname}
+        """What the worker was started with (``celeryd_init``'s ``options``)."""
 
     def banner(self) -> str:
         app = self.app
@@ -93,6 +97,9 @@ class Worker:
         consumer = self.consumer
         if consumer is None:
             raise SystemExit(0)
+        if not consumer.prefork_child and signals.worker_shutting_down.receivers:
+            signals.worker_shutting_down.send(self.hostname, sig=signal.Signals(signum).name,
+                                              how="Warm" if self._signals == 1 else "Cold", exitcode=0)
         if self._signals == 1:
             logger.info("signal %s: stopping (grace %.0fs)", signal.Signals(signum).name,
                         consumer.shutdown_timeout_s)
@@ -135,6 +142,10 @@ class Worker:
         if port is not None and not child:
             progress = self.consumer.progress
             server = HealthServer(port, progress.live, progress.ready, bind=self.app.conf.worker_health_bind)
+        if signals.worker_process_init.receivers:
+            signals.worker_process_init.send(None)
+        if not child and signals.worker_ready.receivers:
+            signals.worker_ready.send(self.consumer)
         try:
             self.consumer.run()
         finally:
@@ -157,19 +168,28 @@ class Worker:
 
     def start(self) -> int:
         """Run until stopped; returns the exit code."""
+        self.app.import_modules()  # first: the banner lists the tasks of ``include``/``imports``
+        if signals.celeryd_init.receivers:
+            signals.celeryd_init.send(self.hostname, instance=self, conf=self.app.conf, options=self.options)
+        if signals.worker_init.receivers:
+            signals.worker_init.send(self)
         logger.info("%s", self.banner())
-        self.app.import_modules()
         self.app.broker.ensure_queues(self.queues)
-        if self.pool_name == "prefork":
-            supervisor = PreforkSupervisor(
-                self.app, self.queues, self.concurrency, hostname=self.hostname,
-                child_main=self._child_main, shutdown_timeout_s=self.app.conf.worker_shutdown_timeout,
-            )
-            self.app.close()  # children open their own connections
-            return supervisor.run()
-        self.run_consumer()
-        logger.info("worker stopped")
-        return 0
+        try:
+            if self.pool_name == "prefork":
+                supervisor = PreforkSupervisor(
+                    self.app, self.queues, self.concurrency, hostname=self.hostname,
+                    child_main=self._child_main, shutdown_timeout_s=self.app.conf.worker_shutdown_timeout,
+                    on_ready=lambda: signals.worker_ready.send(self) if signals.worker_ready.receivers else None,
+                )
+                self.app.close()  # children open their own connections
+                return supervisor.run()
+            self.run_consumer()
+            logger.info("worker stopped")
+            return 0
+        finally:
+            if signals.worker_shutdown.receivers:
+                signals.worker_shutdown.send(self)
 
 
 def _version() -> str:

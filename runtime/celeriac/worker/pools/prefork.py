@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING
 
-from celeriac import metrics
+from celeriac import metrics, signals
 from celeriac.errors import BrokerError
 from celeriac.health import HealthServer, Progress, SharedProgress
 from celeriac.worker.consumer import EXIT_HARD_LIMIT
@@ -42,8 +42,9 @@ class PreforkSupervisor:
 
     def __init__(self, app: Celeriac, queues: Sequence[str], concurrency: int, *, hostname: str,
                  child_main: Callable[[str, tuple[SharedProgress, int] | None], None],
-                 shutdown_timeout_s: float) -> None:
+                 shutdown_timeout_s: float, on_ready: Callable[[], object] | None = None) -> None:
         self.app = app
+        self.on_ready = on_ready  #: called once the first children are started (``worker_ready``)
         self.queues = list(queues)
         self.concurrency = max(1, concurrency)
         self.hostname = hostname
@@ -81,6 +82,9 @@ class PreforkSupervisor:
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         self.progress.stopping = True
+        if signals.worker_shutting_down.receivers:
+            signals.worker_shutting_down.send(self.hostname, sig=signal.Signals(signum).name,
+                                              how="Cold" if self._stopping else "Warm", exitcode=0)
         if self._stopping:
             self._forced = True
             logger.warning("second signal: stopping now, handing running tasks back")
@@ -151,6 +155,8 @@ class PreforkSupervisor:
     def _run(self) -> int:
         for _ in range(self.concurrency):
             self._spawn()
+        if self.on_ready is not None:
+            self.on_ready()
         deadline: float | None = None
         while self._children:
             self.progress.tick = time.monotonic()
@@ -176,6 +182,9 @@ class PreforkSupervisor:
                 if proc.exitcode == EXIT_HARD_LIMIT:
                     logger.warning("child %s (pid %d) stopped by a task's hard time limit; replacing it",
                                    name, pid)
+                elif not clean and self._forced and proc.exitcode == -signal.SIGKILL:
+                    # asked for: a second stop signal or the end of the grace period
+                    logger.warning("child %s (pid %d) killed on shutdown; handing back its messages", name, pid)
                 elif not clean:
                     logger.error("child %s (pid %d) exited with %s; handing back its messages",
                                  name, pid, proc.exitcode)
