@@ -15,7 +15,7 @@ from helpers import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 APPS = ROOT / "tests" / "apps"
-CRDS = [ROOT / "crds" / "tasks.celeriac.dev.yaml", ROOT / "crds" / "schedules.celeriac.dev.yaml"]
+CRDS = sorted((ROOT / "crds").glob("*.yaml"))  # every kind the operator serves
 API = "celeriac.dev/v1alpha1"
 
 

@@ -62,7 +62,10 @@ def k8s_worker(cli_worker: Callable[..., Any], marker_dir: Path) -> Callable[...
     """``k8s_worker(concurrency=8)``: a real worker for tests/apps/k8sapp.py (threads pool,
     heartbeats every 0.5 s so task-started events come quickly)."""
     def start(concurrency: int = 8, *extra: str) -> Any:
-        return cli_worker("-A", "k8sapp", "worker", "-P", "threads", "-c", str(concurrency), *extra,
+        # -l warning: cli_worker reads the worker's stdout only at the end, and a line per
+        # task of a big run fills the pipe and blocks the worker.
+        return cli_worker("-A", "k8sapp", "worker", "-P", "threads", "-c", str(concurrency),
+                          "-l", "warning", *extra,
                           env={"CELERIAC_WORKER_HEARTBEAT_INTERVAL": "0.5",
                                "CELERIAC_TEST_MARKER_DIR": str(marker_dir)})
     return start

@@ -53,8 +53,9 @@ def _many(cluster: Any, start_operator: Callable[..., Any], k8s_worker: Callable
     before = len(cluster.requests)
     for i in range(n):
         cluster.create(task(f"m-{i}", "k8s.add", i, i))
-    wait_for(lambda: list(_states(cluster).values()).count("SUCCESS") == n, timeout, interval=0.2,
-             what=f"all {n} SUCCESS")
+    # Listing every object costs the emulator's loop (shared with the operator): poll gently.
+    wait_for(lambda: list(_states(cluster).values()).count("SUCCESS") == n, timeout,
+             interval=max(0.2, n / 1000), what=f"all {n} SUCCESS")
     for obj in cluster.list(API, "Task", "default"):
         assert obj["status"]["result"] == 2 * int(obj["spec"]["args"][0])
     metrics = op.metrics()
@@ -69,9 +70,10 @@ def test_200_tasks_at_once_all_reach_success(cluster: Any, start_operator: Calla
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)
 def test_1000_tasks_at_once_all_reach_success(cluster: Any, start_operator: Callable[..., Any],
                                               k8s_worker: Callable[..., Any]) -> None:
-    _many(cluster, start_operator, k8s_worker, 1000, 120)
+    _many(cluster, start_operator, k8s_worker, 1000, 180)
 
 
 def test_a_standby_replica_takes_over_when_the_leader_dies(
