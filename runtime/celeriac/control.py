@@ -1,7 +1,7 @@
 """Remote control from the client side: broadcast a command to the workers, gather replies.
 
 A request is one JSON message on the broker's control channel (Redis pub/sub
-``celeriac:control``)::
+``celeriac:control:{db}``, scoped to the broker URL's database)::
 
     {"command": "active", "arguments": {...}, "destination": ["celeriac@host"] | null,
      "reply_to": "<uuid>" | null, "id": "<uuid>"}

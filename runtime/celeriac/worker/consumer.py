@@ -126,7 +126,7 @@ class Consumer:
         self.control_handlers: dict[str, Callable[[Consumer, dict[str, Any]], Any]] = {
             **remote.COMMANDS, "revoke": _control_revoke,
         }
-        """Commands of the ``celeriac:control`` channel this process obeys (extend freely;
+        """Commands of the control channel (``celeriac:control:{db}`` on Redis) this process obeys (extend freely;
         see ``celeriac.worker.remote.control_command``)."""
         self.running: dict[str, Job] = {}
         """Jobs running now, by message id (``inspect active``, task-started events)."""
