@@ -3,7 +3,9 @@
 Debian's ``redis-server`` and ``redis-sentinel`` (scripts/bootstrap.sh installs both).
 Short ``down-after-milliseconds`` and ``failover-timeout`` make a failover take a few
 seconds. ``kill_primary()`` SIGKILLs the primary (what a crashed node looks like) and
-``wait_failover()`` waits until every sentinel names the promoted replica.
+``wait_failover()`` waits until every sentinel names the promoted replica;
+``freeze_primary()`` / ``thaw()`` SIGSTOP and SIGCONT it (a partitioned primary that
+comes back and accepts writes until the sentinels demote it).
 """
 
 from __future__ import annotations
@@ -127,6 +129,28 @@ class SentinelCluster:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         return port
+
+    def freeze_primary(self) -> int:
+        """SIGSTOP the current primary (a node cut off by a partition: its clients'
+        connections stay open, the sentinels lose it); returns its port."""
+        port = self.primary_port()
+        assert port is not None, "the sentinels disagree on the primary"
+        self.procs[port].send_signal(signal.SIGSTOP)
+        return port
+
+    def thaw(self, port: int) -> None:
+        """SIGCONT a frozen node: it answers its clients as a primary until the sentinels
+        turn it into a replica of the new one (its writes since the freeze are dropped)."""
+        self.procs[port].send_signal(signal.SIGCONT)
+
+    def wait_demoted(self, port: int, timeout: float = 30.0) -> None:
+        def demoted() -> bool:
+            try:
+                return self.client(port).info("replication").get("role") == "slave"
+            except Exception:
+                return False
+
+        wait_for(demoted, timeout, interval=0.1, what="the sentinels to demote the old primary")
 
     def wait_failover(self, old_port: int, timeout: float = 30.0) -> int:
         """Wait until the sentinels promoted another node and it accepts writes; its port."""
