@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -148,24 +148,41 @@ def process_dead(pid: int) -> None:
         multiprocess.mark_process_dead(pid, path)  # type: ignore[no-untyped-call]
 
 
+class _LeaderLease(Protocol):
+    @property
+    def is_leader(self) -> bool: ...
+
+
+class BeatFigures(Protocol):
+    """What the collector reads of a running beat (``celeriac.beat.Beat``)."""
+
+    @property
+    def fired(self) -> int: ...
+
+    @property
+    def missed(self) -> int: ...
+
+    @property
+    def lease(self) -> _LeaderLease: ...
+
+
 class BeatCollector:
     """``celeriac_beat_runs_fired_total`` / ``_missed_total`` read from a running beat."""
 
-    def __init__(self, scheduler: Any) -> None:
+    def __init__(self, scheduler: BeatFigures) -> None:
         self.scheduler = scheduler
 
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
         fired = CounterMetricFamily("celeriac_beat_runs_fired", "Periodic runs this beat published.")
-        fired.add_metric([], float(getattr(self.scheduler, "fired", 0)))
+        fired.add_metric([], float(self.scheduler.fired))
         yield fired
         missed = CounterMetricFamily("celeriac_beat_runs_missed",
                                      "Periodic runs this beat recorded as missed (late, downtime, "
                                      "forbid).")
-        missed.add_metric([], float(getattr(self.scheduler, "missed", 0)))
+        missed.add_metric([], float(self.scheduler.missed))
         yield missed
         leader = GaugeMetricFamily("celeriac_beat_leader", "1 while this beat holds the leader lease.")
-        lease = getattr(self.scheduler, "lease", None)
-        leader.add_metric([], 1.0 if lease is not None and lease.is_leader else 0.0)
+        leader.add_metric([], 1.0 if self.scheduler.lease.is_leader else 0.0)
         yield leader
