@@ -247,6 +247,43 @@ class Celeriac:
             module = self.main
         return f"{module}.{fun.__qualname__}"
 
+    def bugreport(self) -> str:
+        """What to paste into a bug report (Celery's ``app.bugreport()``, ``celeriac report``):
+        versions, platform, transports (passwords masked) and the settings that differ from
+        the defaults."""
+        import platform
+        from importlib import metadata
+
+        def version(dist: str) -> str:
+            try:
+                return metadata.version(dist)
+            except metadata.PackageNotFoundError:
+                return "not installed"
+
+        def masked(url: str) -> str:
+            if "://" in url and "@" in url:
+                scheme, rest = url.split("://", 1)
+                return f"{scheme}://********@{rest.rsplit('@', 1)[1]}"
+            return url
+
+        defaults = _config.Settings()
+        changed = []
+        for name in sorted(_config.KNOWN):
+            value = getattr(self.conf, name)
+            if value != getattr(defaults, name):
+                secret = any(h in name for h in ("url", "password", "secret", "token", "backend"))
+                changed.append(f"{name}: {masked(value) if secret and isinstance(value, str) else value!r}")
+        lines = [
+            f"software -> celeriac:{version('celeriac')} redis-py:{version('redis')} py:{platform.python_version()}",
+            f"platform -> system:{platform.system()} arch:{platform.machine()} imp:{platform.python_implementation()}",
+            f"app -> {self.main or '__main__'} ({len([n for n in self.tasks if not n.startswith('celeriac.')])} tasks)",
+            f"settings -> transport:{self.broker_url.split(':', 1)[0]} results:{self.result_url.split(':', 1)[0]}",
+            f"broker_url: {masked(self.broker_url)!r}",
+            f"result_backend: {masked(self.result_url)!r}",
+            *sorted(c for c in changed if not c.startswith(("broker_url:", "result_backend:"))),
+        ]
+        return "\n".join(lines) + "\n"
+
     def import_modules(self) -> None:
         """Import ``imports``/``include`` so their tasks register (done by workers)."""
         import importlib

@@ -17,7 +17,7 @@ commands (``celeriac.worker.remote`` does, in the workers).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -50,23 +50,73 @@ def broadcast(app: Celeriac, command: str, arguments: dict[str, Any] | None = No
     return [r for r in got if not r.get("skipped")]
 
 
-def per_worker(replies: list[dict[str, Any]]) -> dict[str, Any]:
-    """Merge per-process replies into one answer per hostname: lists are concatenated,
-    dicts gathered under each process's consumer name, equal scalars kept once."""
+Merge = Callable[[list[Any]], Any]
+
+
+def _merge_default(values: list[Any]) -> Any:
+    """Lists concatenated (without repeats); equal answers kept once (``{'ok': 'pong'}``,
+    ``{'ok': 'pool will grow by 1'}``); differing dicts gathered in a list."""
+    if all(isinstance(v, list) for v in values):
+        out: list[Any] = []
+        for v in values:
+            out.extend(x for x in v if x not in out)
+        return out
+    unique: list[Any] = []
+    for v in values:
+        if v not in unique:
+            unique.append(v)
+    return unique[0] if len(unique) == 1 else unique
+
+
+def merge_union(values: list[Any]) -> Any:
+    """Dicts keyed by task id (``query_task``): one dict with every key."""
     out: dict[str, Any] = {}
-    for r in sorted(replies, key=lambda r: str(r.get("consumer"))):
-        host = str(r.get("hostname"))
-        value = r["ok"] if "ok" in r else {"error": r.get("error")}
-        if host not in out:
-            out[host] = [*value] if isinstance(value, list) else (
-                {r.get("consumer"): value} if isinstance(value, dict) else value)
-            continue
-        have = out[host]
-        if isinstance(have, list) and isinstance(value, list):
-            have.extend(v for v in value if v not in have)
-        elif isinstance(have, dict) and isinstance(value, dict):
-            have[r.get("consumer")] = value
+    for v in values:
+        if isinstance(v, dict):
+            out.update(v)
     return out
+
+
+def merge_clock(values: list[Any]) -> Any:
+    return {"clock": max(int(v.get("clock", 0)) for v in values if isinstance(v, dict))}
+
+
+def merge_stats(values: list[Any]) -> Any:
+    """The children of one prefork worker as one Celery ``stats()`` answer: their pids in
+    ``pool.processes``, ``total`` and the counts summed, rusage summed, uptime the longest."""
+    parts = [v for v in values if isinstance(v, dict) and "pool" in v]
+    if not parts:
+        return _merge_default(values)
+    out = dict(parts[0])
+    out["pool"] = dict(parts[0]["pool"])
+    if len(parts) > 1:
+        out["pool"]["processes"] = sorted(p for v in parts for p in v["pool"].get("processes", []))
+        out["pool"]["max-concurrency"] = len(out["pool"]["processes"])
+        out["pool"]["capacity"] = sum(int(v["pool"].get("capacity", 0)) for v in parts)
+        total: dict[str, int] = {}
+        for v in parts:
+            for name, n in (v.get("total") or {}).items():
+                total[name] = total.get(name, 0) + int(n)
+        out["total"] = total
+        out["rusage"] = {k: sum(v["rusage"].get(k, 0) for v in parts) for k in parts[0].get("rusage", {})}
+        out["rusage"]["maxrss"] = max(v["rusage"].get("maxrss", 0) for v in parts)
+        for key in ("processed", "active", "in_flight", "prefetch_count"):
+            out[key] = sum(int(v.get(key) or 0) for v in parts)
+        out["uptime"] = max(int(v.get("uptime", 0)) for v in parts)
+        out["consumers"] = sorted(c for v in parts for c in v.get("consumers", []))
+        out["clock"] = str(max(int(v.get("clock") or 0) for v in parts))
+    return out
+
+
+def per_worker(replies: list[dict[str, Any]], merge: Merge = _merge_default) -> dict[str, Any]:
+    """Merge per-process replies into one answer per hostname (Celery's ``{worker: answer}``):
+    by default lists are concatenated and equal answers kept once; ``merge`` decides for
+    the commands whose answers add up (``merge_stats``, ``merge_union``, ``merge_clock``)."""
+    by_host: dict[str, list[Any]] = {}
+    for r in sorted(replies, key=lambda r: str(r.get("consumer"))):
+        value = r["ok"] if "ok" in r else {"error": r.get("error")}
+        by_host.setdefault(str(r.get("hostname")), []).append(value)
+    return {host: merge(values) for host, values in by_host.items()}
 
 
 class Inspect:
@@ -78,12 +128,31 @@ class Inspect:
         self.destination = destination
         self.timeout = timeout
 
-    def _ask(self, command: str, **arguments: Any) -> dict[str, Any] | None:
+    def _ask(self, command: str, merge: Merge = _merge_default, **arguments: Any) -> dict[str, Any] | None:
         replies = broadcast(self.app, command, arguments, destination=self.destination, timeout=self.timeout)
-        return per_worker(replies) or None
+        return per_worker(replies, merge) or None
 
     def ping(self) -> dict[str, Any] | None:
+        """``{hostname: {'ok': 'pong'}}``."""
         return self._ask("ping")
+
+    def query_task(self, *ids: str | Sequence[str]) -> dict[str, Any] | None:
+        """``{hostname: {task_id: ['active' | 'reserved', request info]}}`` (Celery's)."""
+        flat = [i for x in ids for i in ([x] if isinstance(x, str) else x)]
+        return self._ask("query_task", merge_union, ids=flat)
+
+    def active_queues(self) -> dict[str, Any] | None:
+        return self._ask("active_queues")
+
+    def clock(self) -> dict[str, Any] | None:
+        return self._ask("clock", merge_clock)
+
+    def conf(self, with_defaults: bool = False) -> dict[str, Any] | None:
+        return self._ask("conf", with_defaults=with_defaults)
+
+    def report(self) -> dict[str, Any] | None:
+        """``{hostname: {'ok': <bug report text>}}``."""
+        return self._ask("report")
 
     def active(self) -> dict[str, Any] | None:
         return self._ask("active")
@@ -94,11 +163,16 @@ class Inspect:
     def scheduled(self) -> dict[str, Any] | None:
         return self._ask("scheduled")
 
-    def registered(self) -> dict[str, Any] | None:
-        return self._ask("registered")
+    def registered(self, *taskinfoitems: str) -> dict[str, Any] | None:
+        """Task names per worker; ``registered('rate_limit')`` adds those attributes."""
+        return self._ask("registered", taskinfoitems=list(taskinfoitems))
+
+    registered_tasks = registered
 
     def stats(self) -> dict[str, Any] | None:
-        return self._ask("stats")
+        """Celery's ``stats()`` layout, one answer per worker (a prefork worker's children
+        merged: their pids in ``pool.processes``)."""
+        return self._ask("stats", merge_stats)
 
     def revoked(self) -> dict[str, Any] | None:
         return self._ask("revoked")
@@ -127,31 +201,37 @@ class Control:
                   timeout: float = 1.0) -> list[dict[str, Any]]:
         return broadcast(self.app, command, arguments, destination=destination, reply=reply, timeout=timeout)
 
+    def _command(self, command: str, arguments: dict[str, Any] | None, destination: Sequence[str] | None,
+                 timeout: float) -> list[dict[str, Any]]:
+        """Celery's reply shape: ``[{hostname: {'ok': ...}}, ...]``, one per worker (a prefork
+        worker's children answer as one)."""
+        found = per_worker(self.broadcast(command, arguments, destination=destination, timeout=timeout))
+        return [{host: value} for host, value in sorted(found.items())]
+
     def ping(self, destination: Sequence[str] | None = None, timeout: float = 1.0) -> list[dict[str, Any]]:
         """``[{hostname: {"ok": "pong"}}, ...]``, one per worker (as Celery)."""
-        found = per_worker(self.broadcast("ping", destination=destination, timeout=timeout))
-        return [{host: {"ok": value}} for host, value in found.items()]
+        return self._command("ping", None, destination, timeout)
 
     def shutdown(self, destination: Sequence[str] | None = None, timeout: float = 1.0) -> list[dict[str, Any]]:
-        return self.broadcast("shutdown", destination=destination, timeout=timeout)
+        return self._command("shutdown", None, destination, timeout)
 
     def pool_grow(self, n: int = 1, destination: Sequence[str] | None = None,
                   timeout: float = 1.0) -> list[dict[str, Any]]:
-        return self.broadcast("pool_grow", {"n": n}, destination=destination, timeout=timeout)
+        return self._command("pool_grow", {"n": n}, destination, timeout)
 
     def pool_shrink(self, n: int = 1, destination: Sequence[str] | None = None,
                     timeout: float = 1.0) -> list[dict[str, Any]]:
-        return self.broadcast("pool_shrink", {"n": n}, destination=destination, timeout=timeout)
+        return self._command("pool_shrink", {"n": n}, destination, timeout)
 
     def add_consumer(self, queue: str, destination: Sequence[str] | None = None,
                      timeout: float = 1.0) -> list[dict[str, Any]]:
-        return self.broadcast("add_consumer", {"queue": queue}, destination=destination, timeout=timeout)
+        return self._command("add_consumer", {"queue": queue}, destination, timeout)
 
     def cancel_consumer(self, queue: str, destination: Sequence[str] | None = None,
                         timeout: float = 1.0) -> list[dict[str, Any]]:
-        return self.broadcast("cancel_consumer", {"queue": queue}, destination=destination, timeout=timeout)
+        return self._command("cancel_consumer", {"queue": queue}, destination, timeout)
 
     def rate_limit(self, task_name: str, rate_limit: str | float | None,
                    destination: Sequence[str] | None = None, timeout: float = 1.0) -> list[dict[str, Any]]:
-        return self.broadcast("rate_limit", {"task_name": task_name, "rate_limit": rate_limit},
-                              destination=destination, timeout=timeout)
+        return self._command("rate_limit", {"task_name": task_name, "rate_limit": rate_limit}, destination,
+                             timeout)

@@ -99,9 +99,8 @@ def test_inspect_and_ping(make_app: Any, worker: Any) -> None:
     active = wait_for(lambda: (ctl.active() or {}).get("test@worker"), 10, what="active task")
     assert active[0]["id"] == slow.id and active[0]["name"] == "obs.sleep"
     assert "obs.add" in (ctl.registered() or {})["test@worker"]
-    stats = (ctl.stats() or {})["test@worker"]
-    (only,) = stats.values()
-    assert only["pool"]["implementation"] == "threads" and only["active"] == 1
+    only = (ctl.stats() or {})["test@worker"]
+    assert only["pool"]["implementation"].endswith("threads") and only["active"] == 1
     assert (ctl.scheduled() or {})["test@worker"] == []
     app.control.revoke("never-ran")
     assert "never-ran" in wait_for(lambda: (ctl.revoked() or {}).get("test@worker"), 5)
@@ -118,17 +117,17 @@ def test_control_commands(make_app: Any, worker: Any) -> None:
     w = worker(app)
     wait_for(lambda: app.control.ping(timeout=0.5), 10, what="ping")
     (r,) = app.control.add_consumer("extra")
-    assert "now consuming" in r["ok"]["ok"]
+    assert "now consuming" in r["test@worker"]["ok"]
     assert app.send_task("obs.add", (2, 2), queue="extra").get(timeout=10) == 4
     (r,) = app.control.cancel_consumer("extra")
-    assert "no longer" in r["ok"]["ok"]
+    assert "no longer" in r["test@worker"]["ok"]
     assert w.consumer.queues == ["default"]
     (r,) = app.control.rate_limit("obs.add", "100/s")
     assert app.tasks["obs.add"].rate_limit == "100/s"
     (r,) = app.control.pool_grow(2)
-    assert r["ok"] == {"ok": "pool size 4"} and w.consumer.pool.capacity >= 4
+    assert r == {"test@worker": {"ok": "pool size 4"}} and w.consumer.pool.capacity >= 4
     (r,) = app.control.pool_shrink(1)
-    assert r["ok"] == {"ok": "pool size 3"}
+    assert r == {"test@worker": {"ok": "pool size 3"}}
     assert app.send_task("obs.add", (3, 3)).get(timeout=10) == 6
     (r,) = app.control.broadcast("no-such-command")
     assert "unknown command" in r["error"]

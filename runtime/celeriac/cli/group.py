@@ -75,7 +75,17 @@ class Ctx:
 
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("celeriac")
+    except PackageNotFoundError:
+        return "dev"
+
+
 @click.group(cls=PluginGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(_version(), "--version", prog_name="celeriac", message="%(prog)s %(version)s")
 @click.option("-A", "--app", "app_spec", envvar="CELERIAC_APP", help="Module holding the app (module[:attr]).")
 @click.option("-b", "--broker", help="Broker URL (overrides broker_url).")
 @click.pass_context
@@ -138,6 +148,14 @@ def worker(obj: Ctx, app_spec: str | None, concurrency: int | None, pool: str | 
         fail(str(exc))
         return
     sys.exit(code)
+
+
+@main.command()
+@click.pass_obj
+@handle_errors
+def report(obj: Ctx) -> None:
+    """What to paste into a bug report: versions, platform, transports, changed settings."""
+    click.echo(obj.app.bugreport(), nl=False)
 
 
 def _json_arg(value: str | None, what: str, kind: type) -> Any:

@@ -66,22 +66,26 @@ def events(obj: Ctx, as_json: bool, dump: bool, from_start: bool, types: tuple[s
         return
 
 
-_INSPECT = ("active", "reserved", "scheduled", "registered", "stats", "ping", "revoked")
+_INSPECT = ("active", "reserved", "scheduled", "registered", "stats", "ping", "revoked", "query_task",
+            "active_queues", "clock", "conf", "report")
 
 
 @click.command()
 @click.argument("what", type=click.Choice(_INSPECT))
+@click.argument("args", nargs=-1)
 @click.option("-d", "--destination", help="Comma-separated worker host names (default: all).")
 @click.option("-t", "--timeout", type=float, default=1.0, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def inspect(obj: Ctx, what: str, destination: str | None, timeout: float, as_json: bool) -> None:
-    """Ask every live worker (active, reserved, scheduled, registered, stats, ping, revoked)."""
+def inspect(obj: Ctx, what: str, args: tuple[str, ...], destination: str | None, timeout: float,
+            as_json: bool) -> None:
+    """Ask every live worker, as ``celery inspect``: active, reserved, scheduled, registered
+    [ATTR...], stats, ping, revoked, query_task ID..., active_queues, clock, conf, report."""
     from celeriac.control import Inspect
 
     dest = [d.strip() for d in destination.split(",") if d.strip()] if destination else None
     try:
-        answer = getattr(Inspect(obj.app, destination=dest, timeout=timeout), what)()
+        answer = getattr(Inspect(obj.app, destination=dest, timeout=timeout), what)(*args)
     except CeleriacError as exc:
         fail(str(exc))
         return
@@ -102,7 +106,7 @@ def _summary(what: str, value: Any) -> str:
     if isinstance(value, list):
         return "OK" if value else "- empty -"
     if what == "ping":
-        return "OK pong" if value == "pong" else str(value)
+        return "OK pong" if value == {"ok": "pong"} else str(value)
     return "OK"
 
 
@@ -111,6 +115,10 @@ def _lines(what: str, value: Any) -> list[str]:
         if what in ("active", "reserved"):
             return [f"{t.get('name')}[{t.get('id')}] queue={t.get('queue')}" for t in value]
         return [str(v) for v in value]
+    if what == "ping":
+        return []
+    if what == "report" and isinstance(value, dict):
+        return str(value.get("ok", "")).splitlines()
     if isinstance(value, dict):
         return json.dumps(value, default=str, indent=2).splitlines()
     return []
@@ -128,7 +136,7 @@ _CONTROL = ("shutdown", "pool_grow", "pool_shrink", "add_consumer", "cancel_cons
 def control(obj: Ctx, command: str, args: tuple[str, ...], destination: str | None, timeout: float) -> None:
     """Command the workers: shutdown | pool_grow [N] | pool_shrink [N] | add_consumer QUEUE |
     cancel_consumer QUEUE | rate_limit TASK RATE."""
-    from celeriac.control import broadcast
+    from celeriac.control import broadcast, per_worker
 
     arguments: dict[str, Any] = {}
     try:
@@ -149,13 +157,14 @@ def control(obj: Ctx, command: str, args: tuple[str, ...], destination: str | No
     if not replies:
         fail("no worker replied")
     failed = False
-    for r in sorted(replies, key=lambda r: (str(r.get("hostname")), str(r.get("consumer")))):
-        if "error" in r:
-            failed = True
-            click.echo(f"-> {r.get('consumer')}: error: {r['error']}")
-        else:
-            ok = r.get("ok")
-            click.echo(f"-> {r.get('consumer')}: {ok.get('ok') if isinstance(ok, dict) else ok}")
+    # One line per worker, as Celery prints (a prefork worker's children answer alike).
+    for host, answer in sorted(per_worker(replies).items()):
+        for one in answer if isinstance(answer, list) else [answer]:
+            if isinstance(one, dict) and "error" in one:
+                failed = True
+                click.echo(f"-> {host}: error: {one['error']}")
+            else:
+                click.echo(f"-> {host}: {one.get('ok') if isinstance(one, dict) else one}")
     if failed:
         sys.exit(1)
 

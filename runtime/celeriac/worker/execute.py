@@ -90,6 +90,8 @@ class Executor:
         self.ignore_result_default = conf.task_ignore_result
         self.acks_late_default = conf.task_acks_late
         self.processed = 0
+        self.totals: dict[str, int] = {}
+        """Tasks settled by this process, by name (``stats()['total']``)."""
         self.avg_runtime_s: float | None = None
         """Moving average of task runtime (what the consumer sizes its prefetch by)."""
         self.log_info = logger.isEnabledFor(logging.INFO)
@@ -379,6 +381,7 @@ class Executor:
         task, m = job.task, job.message
         runtime = time.time() - (job.started or job.received)
         self.processed += 1
+        self.totals[m.task] = self.totals.get(m.task, 0) + 1
         avg = self.avg_runtime_s
         self.avg_runtime_s = runtime if avg is None else avg + (runtime - avg) * RUNTIME_EWMA_ALPHA
         if outcome.state == states.FAILURE and outcome.exc is not None:

@@ -15,6 +15,7 @@ module must not do: block (it runs in the listener thread) or talk to Redis dire
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import resource
@@ -79,19 +80,39 @@ def _args(message: dict[str, Any]) -> dict[str, Any]:
     return args if isinstance(args, dict) else {}
 
 
+def _delivery_info(d: Any, priority: Any = None) -> dict[str, Any]:
+    return {"exchange": "", "routing_key": d.queue, "priority": priority if priority is not None else d.priority,
+            "redelivered": d.deliveries > 1}
+
+
 def _job_info(consumer: Consumer, job: Any) -> dict[str, Any]:
+    """Celery's request info (``inspect().active()``), plus the queue and the delivery tag."""
     m = job.message
-    return {"id": m.id, "name": m.task, "args": repr(m.args)[:200], "kwargs": repr(m.kwargs)[:200],
-            "queue": job.delivery.queue, "time_start": job.started or None, "worker_pid": os.getpid(),
-            "hostname": consumer.hostname, "delivery_tag": job.delivery.message_id,
+    return {"id": m.id, "name": m.task, "args": m.args, "kwargs": m.kwargs, "type": m.task,
+            "hostname": consumer.hostname, "time_start": job.started or None, "acknowledged": False,
+            "delivery_info": _delivery_info(job.delivery, m.priority), "worker_pid": os.getpid(),
+            "queue": job.delivery.queue, "delivery_tag": job.delivery.message_id,
             "redelivered": job.delivery.deliveries > 1}
+
+
+def _held_info(consumer: Consumer, mid: str, d: Any) -> dict[str, Any]:
+    """A message held but not started (``inspect().reserved()``), decoded if it can be."""
+    body: Any = None
+    try:
+        body = serialization.loads(d.body, d.content_type, consumer.executor.accept)
+    except Exception:
+        body = None
+    body = body if isinstance(body, dict) else {}
+    return {"id": d.task_id, "name": body.get("task"), "args": body.get("args"), "kwargs": body.get("kwargs"),
+            "type": body.get("task"), "hostname": consumer.hostname, "time_start": None, "acknowledged": False,
+            "delivery_info": _delivery_info(d), "worker_pid": None, "queue": d.queue, "delivery_tag": mid}
 
 
 # -- inspect ---------------------------------------------------------------------------------
 
 @control_command("ping")
 def ping(consumer: Consumer, message: dict[str, Any]) -> Any:
-    return "pong"
+    return {"ok": "pong"}
 
 
 @control_command("active")
@@ -102,19 +123,74 @@ def active(consumer: Consumer, message: dict[str, Any]) -> Any:
 @control_command("reserved")
 def reserved(consumer: Consumer, message: dict[str, Any]) -> Any:
     running = set(consumer.running)
-    out = []
+    return [_held_info(consumer, mid, d) for mid, d in list(consumer.inflight.items()) if mid not in running]
+
+
+@control_command("query_task")
+def query_task(consumer: Consumer, message: dict[str, Any]) -> Any:
+    """Celery's ``query_task(*ids)``: ``{id: ["active" | "reserved", request info]}``."""
+    wanted = {str(i) for i in _args(message).get("ids") or []}
+    out: dict[str, Any] = {}
+    for job in list(consumer.running.values()):
+        if job.message.id in wanted:
+            out[job.message.id] = ["active", _job_info(consumer, job)]
+    running = set(consumer.running)
     for mid, d in list(consumer.inflight.items()):
-        if mid in running:
-            continue
-        name = None
-        try:
-            body = serialization.loads(d.body, d.content_type, consumer.executor.accept)
-            name = body.get("task") if isinstance(body, dict) else None
-        except Exception:
-            name = None
-        out.append({"id": d.task_id, "name": name, "queue": d.queue, "delivery_tag": mid,
-                    "hostname": consumer.hostname})
+        if mid not in running and d.task_id in wanted and d.task_id not in out:
+            out[d.task_id] = ["reserved", _held_info(consumer, mid, d)]
     return out
+
+
+@control_command("active_queues")
+def active_queues(consumer: Consumer, message: dict[str, Any]) -> Any:
+    """Celery's queue declarations, one per consumed queue (no exchanges here: the name is
+    the routing key)."""
+    return [{"name": q, "exchange": {"name": "", "type": "direct", "durable": True, "auto_delete": False},
+             "routing_key": q, "queue_arguments": None, "binding_arguments": None, "consumer_arguments": None,
+             "durable": True, "exclusive": False, "auto_delete": False, "no_ack": False, "alias": None,
+             "bindings": [], "no_declare": None, "expires": None, "message_ttl": None, "max_length": None,
+             "max_length_bytes": None, "max_priority": 9} for q in consumer.queues]
+
+
+@control_command("clock")
+def clock(consumer: Consumer, message: dict[str, Any]) -> Any:
+    # Celery answers its Lamport clock; celeriac orders events by the stream's ids instead,
+    # so the value is the count of tasks this process has settled (grows, never goes back).
+    return {"clock": consumer.executor.processed}
+
+
+_HIDDEN = ("url", "password", "secret", "key", "token", "backend", "auth")
+
+
+def _masked(name: str, value: Any) -> Any:
+    if not isinstance(value, str) or not any(h in name.lower() for h in _HIDDEN):
+        return value
+    if "://" in value and "@" in value:
+        scheme, rest = value.split("://", 1)
+        return f"{scheme}://********@{rest.rsplit('@', 1)[1]}"
+    return value if "://" in value else "********"
+
+
+@control_command("conf")
+def conf(consumer: Consumer, message: dict[str, Any]) -> Any:
+    """Celery's ``conf(with_defaults=False)``: the settings that differ from the defaults
+    (all of them with ``with_defaults``), secrets masked."""
+    from celeriac.config import KNOWN, Settings
+
+    settings = consumer.app.conf
+    defaults = Settings()
+    with_defaults = bool(_args(message).get("with_defaults"))
+    out: dict[str, Any] = {}
+    for name in sorted(KNOWN):
+        value = getattr(settings, name)
+        if with_defaults or value != getattr(defaults, name):
+            out[name] = _masked(name, value)
+    return json.loads(json.dumps(out, default=str))
+
+
+@control_command("report")
+def report(consumer: Consumer, message: dict[str, Any]) -> Any:
+    return {"ok": consumer.app.bugreport()}
 
 
 @control_command("scheduled")
@@ -126,7 +202,15 @@ def scheduled(consumer: Consumer, message: dict[str, Any]) -> Any:
 
 @control_command("registered")
 def registered(consumer: Consumer, message: dict[str, Any]) -> Any:
-    return sorted(n for n in consumer.app.tasks if not n.startswith("celeriac."))
+    """Task names; with Celery's ``taskinfoitems`` (``registered('rate_limit')``), each name is
+    followed by those attributes: ``"t.add [rate_limit=10/s]"``."""
+    items = [str(i) for i in _args(message).get("taskinfoitems") or []]
+    out = []
+    for name in sorted(n for n in consumer.app.tasks if not n.startswith("celeriac.")):
+        task = consumer.app.tasks[name]
+        fields = [f"{i}={getattr(task, i)}" for i in items if getattr(task, i, None) is not None]
+        out.append(f"{name} [{' '.join(fields)}]" if fields else name)
+    return out
 
 
 @control_command("revoked")
@@ -136,17 +220,44 @@ def revoked(consumer: Consumer, message: dict[str, Any]) -> Any:
 
 @control_command("stats")
 def stats(consumer: Consumer, message: dict[str, Any]) -> Any:
+    """Celery's ``stats()`` layout for this process (``celeriac.control.merge_stats`` joins a
+    prefork worker's children into one answer), plus celeriac's own figures."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
+    url = consumer.backend.url
+    scheme, _, rest = url.partition("://")
     return {
-        "hostname": consumer.hostname, "consumer": consumer.name, "pid": os.getpid(),
-        "pool": {"implementation": consumer.pool_name, "max-concurrency": consumer.concurrency,
-                 "capacity": consumer.pool.capacity},
-        "processed": consumer.executor.processed, "active": len(consumer.running),
-        "in_flight": len(consumer.inflight), "queues": list(consumer.queues),
-        "uptime": round(time.time() - consumer.started_at, 3), "broker": consumer.backend.url.split("@")[-1],
-        "rusage": {"utime": usage.ru_utime, "stime": usage.ru_stime, "maxrss_kib": usage.ru_maxrss},
+        "broker": {"hostname": rest.rsplit("@", 1)[-1].split("/", 1)[0].split(":")[0] or None,
+                   "port": _port(rest), "transport": scheme, "virtual_host": rest.rsplit("/", 1)[-1]
+                   if "/" in rest else None, "heartbeat": consumer.app.conf.worker_heartbeat_interval,
+                   "uri_prefix": None, "insist": False, "ssl": scheme == "rediss", "connect_timeout": None,
+                   "login_method": None, "userid": None, "alternates": [], "transport_options": {},
+                   "failover_strategy": None},
+        "clock": str(consumer.executor.processed),
+        "pid": os.getppid() if consumer.prefork_child else os.getpid(),
+        "pool": {"implementation": f"celeriac.worker.pools.{consumer.pool_name}", "max-concurrency":
+                 consumer.concurrency, "processes": [os.getpid()], "max-tasks-per-child":
+                 consumer.max_tasks, "put-guarded-by-semaphore": False, "timeouts": [None, None],
+                 "writes": {}, "capacity": consumer.pool.capacity},
+        "prefetch_count": consumer.pool.capacity,
+        "rusage": {"utime": usage.ru_utime, "stime": usage.ru_stime, "maxrss": usage.ru_maxrss,
+                   "ixrss": usage.ru_ixrss, "idrss": usage.ru_idrss, "isrss": usage.ru_isrss,
+                   "minflt": usage.ru_minflt, "majflt": usage.ru_majflt, "nswap": usage.ru_nswap,
+                   "inblock": usage.ru_inblock, "oublock": usage.ru_oublock, "msgsnd": usage.ru_msgsnd,
+                   "msgrcv": usage.ru_msgrcv, "nsignals": usage.ru_nsignals, "nvcsw": usage.ru_nvcsw,
+                   "nivcsw": usage.ru_nivcsw},
+        "total": dict(consumer.executor.totals),
+        "uptime": int(time.time() - consumer.started_at),
+        # celeriac's own
+        "hostname": consumer.hostname, "consumers": [consumer.name], "processed": consumer.executor.processed,
+        "active": len(consumer.running), "in_flight": len(consumer.inflight), "queues": list(consumer.queues),
         "avg_runtime_s": consumer.executor.avg_runtime_s,
     }
+
+
+def _port(rest: str) -> int | None:
+    host = rest.rsplit("@", 1)[-1].split("/", 1)[0]
+    _, _, port = host.rpartition(":")
+    return int(port) if port.isdigit() else None
 
 
 # -- control ---------------------------------------------------------------------------------
