@@ -141,3 +141,12 @@ class Reject(CeleriacError):
 
 class Ignore(CeleriacError):
     """Raised by a task so the worker records nothing for it."""
+
+
+class Replaced(Ignore):
+    """Raised by ``Task.replace()``: the worker acks this task and publishes ``messages``
+    (the replacement, which inherits the task id) in the same atomic step."""
+
+    def __init__(self, messages: Sequence[Any]) -> None:
+        super().__init__("Replaced by new task")
+        self.messages = list(messages)

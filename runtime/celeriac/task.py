@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from celeriac import inline, states
 from celeriac.bulk import publish_many
 from celeriac.canvas import Signature, chunks, xmap, xstarmap
-from celeriac.errors import MaxRetriesExceededError, Retry
+from celeriac.errors import ConfigurationError, MaxRetriesExceededError, Replaced, Retry
 from celeriac.request import Context, add_child, current_request, pop_request, push_request
 from celeriac.result import AsyncResult, EagerResult
 
@@ -192,6 +192,47 @@ class Task:
         if throw:
             raise err
         return err
+
+    def replace(self, sig: Signature) -> Any:
+        """Replace this task with ``sig`` (a task, chain, group or chord), which inherits its
+        id, its ``link``/``link_error`` callbacks, its place in a group or chord and the rest
+        of its chain, as Celery's ``replace``. Ends this task (raises :class:`Replaced`; the
+        replacement is published in the same atomic step as this task's ack). Eagerly, runs
+        ``sig`` here and returns its value.
+
+        Raises:
+            ConfigurationError: ``sig`` is already part of a chord, or is an empty chain.
+        """
+        from celeriac.canvas import chain, chord, group
+        from celeriac.canvas.builtins import ACCUMULATE_TASK
+        from celeriac.canvas.signature import Lineage
+
+        request = self.request
+        if "chord" in sig.options:
+            raise ConfigurationError("a signature replacing a task must not be part of a chord")
+        if isinstance(sig, chain) and not sig.tasks:
+            raise ConfigurationError("cannot replace a task with an empty chain")
+        work: Signature = sig.clone()
+        if isinstance(work, group):  # Celery: group | accumulate, so the value is the list
+            work = chord(work, self.app.tasks[ACCUMULATE_TASK].s(index=0), app=self.app)
+        if request.is_eager or request.called_directly:
+            return work.apply().get()
+        for cb in request.callbacks or ():
+            work.link(Signature.from_dict(cb, self.app))
+        for eb in request.errbacks or ():
+            work.link_error(Signature.from_dict(eb, self.app))
+        extra: dict[str, Any] = {}
+        if request.chord:
+            extra["chord"] = request.chord
+        if request.group:
+            extra.update(group_id=request.group, group_index=request.group_index)
+        if extra:
+            work = work.with_extra(extra)
+        work.freeze(request.id)
+        if request.chain:
+            work = chain(work, *(Signature.from_dict(step, self.app) for step in request.chain), app=self.app)
+        lineage = Lineage(parent_id=request.id, root_id=request.root_id or request.id)
+        raise Replaced(work.build(self.app, (), lineage, {}))
 
     # -- hooks (override in a base class) --------------------------------------------------------
 

@@ -226,3 +226,94 @@ def test_request_context_as_celery_names_it(make_app: Any, worker: Any) -> None:
     group(look.s(), look.s()).apply_async().get(timeout=10)
     assert seen["group_index"] in (0, 1)
     chord([look.s()], look.si()).apply_async().get(timeout=10)
+
+
+def test_replace_keeps_the_id_the_chain_rest_callbacks_and_chord_place(make_app: Any, worker: Any) -> None:
+    app = make_app()
+    t = _tasks(app)
+    add, mul, tsum = t["add"], t["mul"], t["tsum"]
+
+    @app.task(bind=True)
+    def swap(self: Any, x: int, how: str = "sig") -> Any:
+        if how == "sig":
+            return self.replace(mul.s(x, 10))
+        if how == "chain":
+            return self.replace(add.s(x, 1) | mul.s(100))
+        return self.replace(group(add.s(x, i) for i in range(3)))
+
+    @app.task
+    def record(value: Any) -> None:
+        app.backend.client.rpush("linked", repr(value))
+
+    worker(app, concurrency=3)
+    r = swap.delay(4)
+    assert r.get(timeout=10) == 40  # the replacement's value under the original id
+    assert swap.delay(4, "chain").get(timeout=10) == 500
+    assert swap.delay(4, "group").get(timeout=10) == [4, 5, 6]
+    # in a chain: the rest of the chain runs after the replacement
+    res = chain(add.s(1, 1), swap.s(), add.s(7)).apply_async()
+    assert res.get(timeout=10) == 27 and res.parent.get(timeout=5) == 20
+    # link callbacks move to the replacement
+    swap.apply_async((3,), link=record.s()).get(timeout=10)
+    from helpers import wait_for
+
+    wait_for(lambda: app.backend.client.lrange("linked", 0, -1) == [b"30"], 10, what="link called")
+    # in a chord header: the replacement takes the task's place
+    assert chord([swap.s(1), swap.s(2, "chain"), add.s(1, 1)], tsum.s()).apply_async().get(timeout=15) == 10 + 300 + 2
+    # eagerly, replace runs the signature and returns its value
+    assert swap.apply((5,)).get() == 50
+
+
+def test_nesting_shaped_as_celery_shapes_it(make_app: Any, worker: Any) -> None:
+    app = make_app()
+    t = _tasks(app)
+    add, tsum = t["add"], t["tsum"]
+
+    @app.task
+    def ident(x: Any) -> Any:
+        return x
+
+    @app.task
+    def boom(*args: Any) -> None:
+        raise ValueError("boom")
+
+    @app.task(bind=True)
+    def swap(self: Any, x: int) -> Any:
+        return self.replace(add.s(x, 1000))
+
+    worker(app, concurrency=4)
+    # a group in a chord header is one slot holding its list
+    res = chord([group(add.s(1, 1), add.s(2, 2)), add.s(3, 3)], ident.s()).apply_async()
+    assert res.get(timeout=15) == [[2, 4], 6]
+    # a chord in a chord header: its callback's value fills the slot
+    res = chord([chord([add.s(1, 1), add.s(2, 2)], tsum.s()), add.s(3, 3)], ident.s()).apply_async()
+    assert res.get(timeout=15) == [6, 6]
+    # a group of chains ending in groups: GroupResult of GroupResult, nested lists
+    g = group(chain(add.s(i, i), group(add.s(1), add.s(2))) for i in range(2)).apply_async()
+    assert g.get(timeout=15) == [[1, 2], [3, 4]]
+    assert all(isinstance(r, GroupResult) for r in g.results)
+    # chains inside a group inside a chord
+    res = chord([group(chain(add.s(1, 1), add.s(1)), chain(add.s(2, 2), add.s(1))), add.s(0, 0)],
+                ident.s()).apply_async()
+    assert res.get(timeout=15) == [[3, 5], 0]
+    # a replaced task inside a nested header
+    res = chord([group(swap.s(1), add.s(1, 1))], ident.s()).apply_async()
+    assert res.get(timeout=15) == [[1001, 2]]
+
+
+def test_chord_whose_header_chain_fails_first_fails(make_app: Any, worker: Any) -> None:
+    import pytest
+
+    from celeriac.errors import ChordError
+
+    app = make_app()
+    t = _tasks(app)
+
+    @app.task
+    def boom(*args: Any) -> None:
+        raise ValueError("header boom")
+
+    worker(app, concurrency=2)
+    res = chord([chain(boom.s(), t["add"].s(1)), t["add"].s(1, 1)], t["tsum"].s()).apply_async()
+    with pytest.raises(ChordError, match="ValueError: header boom"):
+        res.get(timeout=15)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 MAP_TASK = "celeriac.map"  #: built-in task running a task's function over a sequence
 STARMAP_TASK = "celeriac.starmap"  #: same, each item unpacked as positional arguments
+ACCUMULATE_TASK = "celeriac.accumulate"  #: returns its arguments (a group replacing a task ends in it)
 
 
 def _call_map(app: Celeriac, task: Mapping[str, Any], it: Iterable[Any], star: bool) -> list[Any]:
@@ -37,8 +38,12 @@ def register_builtins(app: Celeriac) -> None:
     def xstarmap_run(task: dict[str, Any], it: list[Any]) -> list[Any]:
         return _call_map(app, task, it, star=True)
 
+    def accumulate(*args: Any, index: int | None = None) -> Any:
+        return args[index] if index is not None else list(args)
+
     app.task(name=MAP_TASK)(xmap_run)
     app.task(name=STARMAP_TASK)(xstarmap_run)
+    app.task(name=ACCUMULATE_TASK)(accumulate)
 
 
 class xmap(Signature):

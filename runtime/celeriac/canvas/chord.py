@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from celeriac.backends.base import Outgoing
+from celeriac.canvas.builtins import ACCUMULATE_TASK
 from celeriac.canvas.group import group
 from celeriac.canvas.publish import publish_workflow
 from celeriac.canvas.results import oldest
@@ -28,10 +29,13 @@ class chord(Signature):
 
     def __init__(self, header: Any, body: Any = None, *, app: Celeriac | None = None, **options: Any) -> None:
         head: group = header if isinstance(header, group) else group(header, app=app)
-        for member in head.tasks:
-            if isinstance(member, group | chord):
-                raise CeleriacError("a chord header cannot hold a group or a chord directly; "
-                                    "flatten it or wrap it in a chain")
+        if any(isinstance(member, group) for member in head.tasks):
+            # A group in a header gives ONE slot (its list of results, as Celery nests it):
+            # it becomes a chord of that group whose body returns the list. A chord in a
+            # header needs nothing: its body joins this chord in its slot.
+            head = group([chord(m, Signature(ACCUMULATE_TASK, (), {"index": 0}, app=app or m._app), app=app)
+                          if isinstance(m, group) else m for m in head.tasks],
+                         app=app or head._app, **head.options)
         callback = maybe_signature(body, app) if body is not None else None
         if app is None:
             app = head._app or (callback._app if callback is not None else None)

@@ -29,6 +29,7 @@ from celeriac.errors import (
     Ignore,
     NotRegistered,
     Reject,
+    Replaced,
     Retry,
     SoftTimeLimitExceeded,
     TaskRevokedError,
@@ -408,7 +409,8 @@ class Executor:
                 settlement = self._reject(job.delivery, f"rejected by the task: {outcome.reject.reason}", m,
                                           outcome.reject)
         elif outcome.state == states.IGNORED:
-            settlement = Settlement(job.delivery)
+            replaced = outcome.exc.messages if isinstance(outcome.exc, Replaced) else []
+            settlement = Settlement(job.delivery, publish=replaced)
         else:
             settlement = self._failure(job, outcome, runtime)
         if outcome.state != states.IGNORED:

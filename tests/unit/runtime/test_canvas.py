@@ -11,7 +11,6 @@ from celeriac import Celeriac
 from celeriac.canvas import GroupResult, Signature, chain, chord, group, signature
 from celeriac.canvas.followups import _task_ids
 from celeriac.canvas.signature import CHORD_HEADER, ChordArgs, Lineage
-from celeriac.errors import CeleriacError
 
 
 @pytest.fixture
@@ -97,10 +96,13 @@ def test_built_messages_carry_chain_chord_and_lineage(app: Any) -> None:
     assert cb["id"] == c.body.id
 
 
-def test_chord_header_cannot_hold_a_group(app: Any) -> None:
+def test_a_group_in_a_chord_header_is_one_slot(app: Any) -> None:
+    """As Celery nests it: the group's list fills one slot (a chord of it, body accumulate)."""
     add = next(t for n, t in app.tasks.items() if n.endswith(".add"))
-    with pytest.raises(CeleriacError):
-        chord([group(add.s(1, 1))], add.s(1))
+    c = chord([group(add.s(1, 1), add.s(2, 2)), add.s(3, 3)], add.s(1))
+    inner = c.header.tasks[0]
+    assert isinstance(inner, chord) and len(inner.header.tasks) == 2
+    assert inner.body is not None and inner.body.task == "celeriac.accumulate" and inner.body.kwargs == {"index": 0}
 
 
 def test_eager_canvas(app: Any) -> None:
