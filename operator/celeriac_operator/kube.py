@@ -78,7 +78,9 @@ def load_config() -> kubernetes.client.ApiClient:
     service account: the same sources kopf's own login uses."""
     configuration = kubernetes.client.Configuration()
     try:
-        kubernetes.config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        # The client reads KUBECONFIG once, at import: pass what it says now.
+        kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=os.environ.get("KUBECONFIG") or None, client_configuration=configuration)
     except (kubernetes.config.ConfigException, FileNotFoundError, TypeError):
         kubernetes.config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     configuration.connection_pool_maxsize = 16

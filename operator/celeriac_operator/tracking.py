@@ -82,7 +82,16 @@ class TaskTracker:
         annotations = meta.get("annotations") or {}
         status = dict(body.get("status") or {})
         mirrored = decide_enqueue.mirrored_task_id(annotations)
-        request = None if mirrored else decide_enqueue.enqueue_request(body.get("spec") or {}, meta)
+        try:
+            request = None if mirrored else decide_enqueue.enqueue_request(body.get("spec") or {}, meta)
+        except decide_enqueue.InvalidTaskSpec as exc:
+            ref = ObjectRef.from_body(body, plural="tasks")
+            self.writer.track(ref, status)
+            self.writer.set_status(ref, {**status, "observedGeneration": meta.get("generation"), "conditions": [{
+                "type": "Enqueued", "status": "False", "reason": "InvalidSpec", "message": str(exc),
+                "lastTransitionTime": decide_status.rfc3339(time.time())}]})
+            self.writer.post_event(ref, "Warning", "InvalidSpec", str(exc))
+            raise
         task_id = mirrored or (request.task_id if request else "")
         tracked = self._track(body, task_id, status)
         if tracked is None:
