@@ -99,3 +99,13 @@ def test_a_standby_replica_takes_over_when_the_leader_dies(
         assert name in metrics, name
     lease = cluster.get("coordination.k8s.io/v1", "Lease", "celeriac-operator", "default")
     assert lease["spec"]["leaseTransitions"] >= 1
+
+
+def test_a_leader_that_loses_its_lease_steps_down_and_exits(
+        cluster: Any, start_operator: Callable[..., Any]) -> None:
+    leader = start_operator()
+    lease = cluster.get("coordination.k8s.io/v1", "Lease", "celeriac-operator", "default")
+    lease["spec"]["holderIdentity"] = "someone-else"
+    cluster.replace(lease)
+    wait_for(lambda: leader.proc.poll() is not None, 15, what="the old leader to exit")
+    assert leader.proc.returncode == 1  # Kubernetes restarts it, as a standby
