@@ -132,6 +132,10 @@ class Settlement:
     """When set, the message is moved to the dead-letter stream instead of acked."""
     more_results: list[ResultRecord] = field(default_factory=list)
     """Further results to write in the same step (a failed chain's steps that will not run)."""
+    requeue: bool = False
+    """``Reject(requeue=True)``: the consumer hands the message back as it is (``requeue``,
+    counted as a delivery, dead-lettered after ``task_max_deliveries``) instead of acking it;
+    transports never see it set."""
     stats: tuple[str, str, float, float] | None = None
     """``(task name, state, runtime s, started epoch)`` of a task that ran, for the metrics
     hook (``Consumer.on_settled``); transports do not write it."""

@@ -173,6 +173,9 @@ class Consumer:
         """
         if settlement.delivery is not None:
             self.running.pop(settlement.delivery.message_id, None)
+            if settlement.requeue:  # Reject(requeue=True): the same message goes back, counted
+                self._give_back([settlement.delivery], count_delivery=True, what="rejected by the task")
+                settlement = Settlement(None, events=settlement.events, stats=settlement.stats)
         if self.max_tasks is not None or self.max_memory_kib is not None:
             self._check_child_limits()
         if self._inline and threading.get_ident() == self._loop_thread and not self._outbox:

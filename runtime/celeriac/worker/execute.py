@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("celeriac.worker")
 
 RUNTIME_EWMA_ALPHA = 0.05  #: weight of the newest runtime in the moving average
+REQUEUES_HEADER = "celeriac_requeues"  #: times an early-acked message was rejected with requeue
 
 
 @dataclass
@@ -90,6 +91,7 @@ class Executor:
         self.track_started_default = conf.task_track_started
         self.ignore_result_default = conf.task_ignore_result
         self.acks_late_default = conf.task_acks_late
+        self.max_deliveries = conf.task_max_deliveries
         self.processed = 0
         self.totals: dict[str, int] = {}
         """Tasks settled by this process, by name (``stats()['total']``)."""
@@ -402,9 +404,7 @@ class Executor:
             settlement = self._finish_revoked(job.delivery, m, "terminated")
         elif outcome.state == states.REJECTED and outcome.reject is not None:
             if outcome.reject.requeue:
-                again = Outgoing(queue=job.delivery.queue, task_id=m.id, content_type=job.delivery.content_type,
-                                 body=job.delivery.body, priority=job.delivery.priority or None)
-                settlement = Settlement(job.delivery, publish=[again])
+                settlement = self._requeue(job, outcome.reject)
             else:
                 settlement = self._reject(job.delivery, f"rejected by the task: {outcome.reject.reason}", m,
                                           outcome.reject)
@@ -510,6 +510,27 @@ class Executor:
             signals.task_revoked.send(self.app.tasks.get(m.task), request=request,
                                       terminated=why == "terminated", signum=None, expired=why == "expired")
         return s
+
+    def _requeue(self, job: Job, exc: Reject) -> Settlement:
+        """``Reject(requeue=True)``. Acked late: the SAME message goes back (the consumer's
+        ``requeue``), so the next delivery has ``redelivered`` set, and after
+        ``task_max_deliveries`` it is dead-lettered. Acked early (the message is gone, where
+        Celery would lose it): a copy is published, its requeues counted in a header, and
+        dead-lettered at the same bound."""
+        d, m = job.delivery, job.message
+        logger.info("Task %s[%s] rejected, requeued (delivery %d)", m.task, m.id, d.deliveries)
+        if self.acks_late(job):
+            return Settlement(d, requeue=True)
+        headers = dict(m.headers or {})
+        count = int(headers.get(REQUEUES_HEADER) or 0) + 1
+        if self.max_deliveries and count >= self.max_deliveries:
+            return self._reject(d, f"rejected with requeue {count} times (task_max_deliveries "
+                                   f"{self.max_deliveries})", m, exc)
+        headers[REQUEUES_HEADER] = count
+        content_type, body = serialization.dumps(m.replace(headers=headers).to_dict(), d.content_type)
+        again = Outgoing(queue=d.queue, task_id=m.id, content_type=content_type, body=body,
+                         priority=d.priority or None)
+        return Settlement(d, publish=[again])
 
     def _reject(self, d: Delivery, reason: str, m: Message | None = None,
                 exc: BaseException | None = None, *, task_id: str | None = None) -> Settlement:
