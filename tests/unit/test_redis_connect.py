@@ -83,3 +83,12 @@ def test_rediss_query_in_celerys_spelling() -> None:
 def test_kombu_only_options_warn() -> None:
     with pytest.warns(UserWarning, match="visibility_timeout"):
         redis_connect.connect("redis://h", settings(broker_transport_options={"visibility_timeout": 3600}))
+
+
+def test_sentinel_connections_keep_alive_unless_told_otherwise() -> None:
+    pool = redis_connect.connect("sentinel://h1/0?master_name=m", Settings()).connection_pool
+    assert pool.connection_kwargs["socket_keepalive"] is True
+    assert pool.connection_kwargs["socket_keepalive_options"] == redis_connect.keepalive_options()
+    conf = settings(broker_transport_options={"socket_keepalive": False})
+    assert redis_connect.connect("sentinel://h1/0?master_name=m", conf).connection_pool.connection_kwargs[
+        "socket_keepalive"] is False
