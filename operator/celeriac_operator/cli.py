@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import signal
+import time
 from typing import Any
 
 import click
@@ -91,7 +92,7 @@ async def run(config: OperatorConfig, *, lease: LeaseSettings | None, metrics_po
             context = memo.get("celeriac")
             return ready.is_set() and isinstance(context, Context) and context.broker_ok
         if health.role == "standby" and elector is not None and lease is not None:
-            return loop.time() - elector.last_ok < 2 * lease.duration_s if elector.last_ok else False
+            return bool(elector.last_ok) and time.monotonic() - elector.last_ok < 2 * lease.duration_s
         return False
 
     health.ready = is_ready
