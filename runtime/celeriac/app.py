@@ -49,8 +49,18 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-#: Where the embedded SQLite broker lives when no ``broker_url`` is configured.
+#: Where the embedded SQLite broker of an unnamed app lives when no ``broker_url`` is
+#: configured; a named app (``Celeriac("proj")``) gets ``proj.db`` in the same directory, so
+#: that two projects on one machine never share (and dead-letter) each other's tasks.
 DEFAULT_SQLITE_PATH = os.path.join(os.path.expanduser("~"), ".local", "share", "celeriac", "celeriac.db")
+
+
+def default_sqlite_path(main: str | None) -> str:
+    """The embedded SQLite file of an app named ``main`` (see :data:`DEFAULT_SQLITE_PATH`)."""
+    if not main or main == "__main__":
+        return DEFAULT_SQLITE_PATH
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in main).strip(".") or "celeriac"
+    return os.path.join(os.path.dirname(DEFAULT_SQLITE_PATH), f"{safe}.db")
 
 FLUSH_ON_CLOSE_S = 10.0  #: how long ``close()`` waits for buffered messages
 
@@ -159,7 +169,7 @@ class Celeriac:
     def broker_url(self) -> str:
         url = self.conf.broker_url
         if not url:
-            return f"sqlite:///{DEFAULT_SQLITE_PATH}"
+            return f"sqlite:///{default_sqlite_path(self.main)}"
         return url
 
     @property
@@ -183,11 +193,12 @@ class Celeriac:
             with self._lock:
                 if self._broker is None:
                     self.check()
-                    if not self.conf.broker_url and DEFAULT_SQLITE_PATH not in _announced:
+                    path = default_sqlite_path(self.main)
+                    if not self.conf.broker_url and path not in _announced:
                         # Once per process tree: forked children inherit the set.
-                        _announced.add(DEFAULT_SQLITE_PATH)
-                        logger.info("no broker_url configured: using the embedded SQLite broker at %s",
-                                    DEFAULT_SQLITE_PATH)
+                        _announced.add(path)
+                        logger.info("no broker_url configured: using the embedded SQLite broker at %s "
+                                    "(this app's own file: it is named after the app)", path)
                     self._broker = create_backend(self.broker_url, self.conf)
         return self._broker
 

@@ -36,6 +36,9 @@ class UnknownSettingWarning(UserWarning):
     """A configuration key that celeriac does not know (probably a typo)."""
 
 
+_FIELD_NAMES: set[str] = set()  # filled with KNOWN once the class below exists
+
+
 @dataclass
 class Settings:
     """Every setting celeriac reads, with its default. Times are in seconds."""
@@ -241,6 +244,17 @@ class Settings:
 
     # -- access helpers --------------------------------------------------------------------
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # ``app.conf.worker_concurency = 2`` (a typo) would otherwise set nothing silently;
+        # values are type-checked by ``validate`` at start-up, like every other source.
+        if not name.startswith("_") and name not in _FIELD_NAMES:
+            try:
+                name = canonical_name(name)
+            except KeyError:
+                warnings.warn(f"unknown setting {name!r} (set on app.conf) is ignored{did_you_mean(name)}",
+                              UnknownSettingWarning, stacklevel=2)
+        object.__setattr__(self, name, value)
+
     def __getitem__(self, key: str) -> Any:
         return getattr(self, canonical_name(key))
 
@@ -266,6 +280,20 @@ class Settings:
 
 _FIELD_TYPES: dict[str, Any] = get_type_hints(Settings)
 KNOWN = frozenset(_FIELD_TYPES)  #: every setting name
+_FIELD_NAMES.update(KNOWN)
+
+
+def did_you_mean(key: str) -> str:
+    """``"; did you mean 'worker_concurrency'?"`` for a key close to a setting's name (or "")."""
+    import difflib
+
+    lowered = key.lower()
+    if lowered.startswith("celery_"):
+        lowered = lowered[len("celery_"):]
+    if lowered.startswith("celeriac_"):
+        lowered = lowered[len("celeriac_"):]
+    close = difflib.get_close_matches(lowered, sorted(KNOWN), n=1, cutoff=0.75)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 #: Celery's old upper-case names (3.x and the Django ``CELERY_`` namespace) and ours.
 LEGACY_NAMES: dict[str, str] = {
@@ -391,7 +419,7 @@ def apply(settings: Settings, values: Mapping[str, Any], *, source: str) -> None
             name = canonical_name(key)
         except KeyError:
             warnings.warn(
-                f"unknown setting {key!r} (from {source}) is ignored",
+                f"unknown setting {key!r} (from {source}) is ignored{did_you_mean(key)}",
                 UnknownSettingWarning,
                 stacklevel=3,
             )
@@ -466,15 +494,22 @@ def values_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
             continue
         name = key[len(ENV_PREFIX) :].lower()
         if name not in KNOWN:
-            warnings.warn(f"unknown setting {key!r} (from the environment) is ignored", UnknownSettingWarning, stacklevel=2)
+            warnings.warn(f"unknown setting {key!r} (from the environment) is ignored{did_you_mean(name)}",
+                          UnknownSettingWarning, stacklevel=2)
             continue
         out[name] = _parse_env(name, raw)
     return out
 
 
 def validate(settings: Settings) -> None:
-    """Cross-field checks run at start-up; each error names its key."""
+    """Checks run at start-up; each error names its key.
+
+    Every value is type-checked again here, so that one assigned as an attribute
+    (``app.conf.worker_concurrency = "two"``) fails at start-up like one from a file."""
     from celeriac import serialization
+
+    for name in sorted(KNOWN):
+        object.__setattr__(settings, name, _coerce(name, getattr(settings, name)))
 
     for name in ("task_serializer", "result_serializer"):
         try:

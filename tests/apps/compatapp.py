@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 from celeriac import Celeriac
 
@@ -27,3 +29,15 @@ def when(seconds: float) -> list[float]:
     started = time.time()
     time.sleep(seconds)
     return [started, time.time()]
+
+
+@app.task(name="compat.tick")
+def tick() -> None:
+    """Fired by the beat of ``celeriac worker -B``: leaves a file in ``$COMPAT_TICK_DIR``."""
+    root = os.environ.get("COMPAT_TICK_DIR")
+    if root:
+        Path(root, f"tick.{time.monotonic_ns()}").write_text("")
+
+
+if os.environ.get("COMPAT_TICK_DIR"):
+    app.conf.beat_schedule = {"tick": {"task": "compat.tick", "schedule": 0.5}}

@@ -1,4 +1,5 @@
-"""No ``broker_url``: the embedded SQLite file, its directory created, one log line saying where."""
+"""No ``broker_url``: the embedded SQLite file, its directory created, one log line saying where;
+one file per app name, so two projects on one machine do not share queues."""
 
 from __future__ import annotations
 
@@ -19,8 +20,13 @@ def test_default_is_embedded_sqlite(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     for name in ("CELERIAC_BROKER_URL", "CELERIAC_RESULT_BACKEND", "CELERIAC_CONFIG_FILE"):
         monkeypatch.delenv(name, raising=False)
     app = Celeriac("default-broker", set_as_current=False)
+    path = path.parent / "default-broker.db"
+    other = Celeriac("other-project", set_as_current=False)
+    unnamed = Celeriac(set_as_current=False)
     try:
         assert app.broker_url == f"sqlite:///{path}"
+        assert other.broker_url == f"sqlite:///{path.parent / 'other-project.db'}"
+        assert unnamed.broker_url == f"sqlite:///{path.parent / 'celeriac.db'}"
         with caplog.at_level(logging.INFO, logger="celeriac.app"):
             broker = app.broker
         assert type(broker).__name__ == "SQLiteBackend"
@@ -30,3 +36,5 @@ def test_default_is_embedded_sqlite(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         assert app.backend is broker
     finally:
         app.close()
+        other.close()
+        unnamed.close()

@@ -102,7 +102,17 @@ def _worker_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("-Q", "--queues", help="Comma-separated queues to consume."),
         click.option("-l", "--loglevel", default="INFO", show_default=True,
                      type=click.Choice(["debug", "info", "warning", "error", "critical"], case_sensitive=False)),
-        click.option("-n", "--hostname", help="Worker name (default celeriac@HOST)."),
+        click.option("-n", "--hostname", help="Worker name (default celeriac@%h; %h host, %n short host, %d domain)."),
+        click.option("-B", "--beat", "embed_beat", is_flag=True,
+                     help="Also run a beat in this worker (a process of its own; safe with others: lease)."),
+        click.option("--autoscale", help="MAX,MIN prefork children, grown while messages wait, shrunk when idle."),
+        click.option("-E", "--task-events", is_flag=True, help="Send task events (worker_send_task_events)."),
+        click.option("-O", "optimization", type=click.Choice(["fair", "default"]),
+                     help="fair (the prefork default): a child fetches only when idle; default: each child "
+                          "holds worker_prefetch_multiplier messages."),
+        click.option("-f", "--logfile", help="Log to this file instead of stderr."),
+        click.option("--pidfile", help="Write the worker's pid here (refuses to start if it names a live process)."),
+        click.option("--detach", is_flag=True, help="Run in the background (needs --logfile and --pidfile)."),
         click.option("--prefetch-multiplier", type=int, help="Messages held per process/slot."),
         click.option("--shutdown-timeout", type=float, help="Seconds running tasks get after SIGTERM."),
         click.option("--log-json", is_flag=True, help="Log JSON lines."),
@@ -120,17 +130,31 @@ def _worker_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @_worker_options
 @click.pass_obj
 def worker(obj: Ctx, app_spec: str | None, concurrency: int | None, pool: str | None, queues: str | None,
-           loglevel: str, hostname: str | None, prefetch_multiplier: int | None,
+           loglevel: str, hostname: str | None, embed_beat: bool, autoscale: str | None, task_events: bool,
+           optimization: str | None, logfile: str | None, pidfile: str | None, detach: bool,
+           prefetch_multiplier: int | None,
            shutdown_timeout: float | None, log_json: bool, metrics_port: int | None, metrics_bind: str | None,
            health_port: int | None, health_bind: str | None) -> None:
     """Start a worker."""
     from celeriac import logs
+    from celeriac.cli import daemon
     from celeriac.worker.worker import Worker
 
     if app_spec:
         obj.app_spec = app_spec
+    if not (obj.app_spec or os.environ.get("CELERIAC_APP")):
+        fail("no app given: a worker runs the tasks of an app; use `celeriac -A MODULE worker` "
+             "(or set CELERIAC_APP)")
+    scale = daemon.parse_autoscale(autoscale) if autoscale else None
+    if detach:
+        daemon.detach(logfile, pidfile)
     conf = obj.app.conf  # the app first: its ``setup_logging`` receivers take over logging
-    logs.configure(loglevel, json_format=log_json)
+    logs.configure(loglevel, json_format=log_json, logfile=logfile)
+    if task_events:
+        conf.worker_send_task_events = True
+    pid_lock = daemon.PidFile(pidfile) if pidfile else None
+    if pid_lock is not None:
+        pid_lock.acquire()
     if metrics_port is not None:
         conf.worker_metrics_port = metrics_port
     if metrics_bind is not None:
@@ -141,12 +165,16 @@ def worker(obj: Ctx, app_spec: str | None, concurrency: int | None, pool: str | 
         conf.worker_health_bind = health_bind
     try:
         w = Worker(obj.app, queues=[q.strip() for q in queues.split(",") if q.strip()] if queues else None,
-                   pool=pool, concurrency=concurrency, hostname=hostname,
-                   prefetch_multiplier=prefetch_multiplier, shutdown_timeout=shutdown_timeout)
+                   pool=pool, concurrency=scale[0] if scale and not concurrency else concurrency,
+                   hostname=hostname, prefetch_multiplier=prefetch_multiplier, shutdown_timeout=shutdown_timeout,
+                   optimization=optimization, autoscale=scale, embed_beat=embed_beat)
         code = w.start()
-    except CeleriacError as exc:
+    except (CeleriacError, ValueError) as exc:
         fail(str(exc))
         return
+    finally:
+        if pid_lock is not None:
+            pid_lock.release()
     sys.exit(code)
 
 

@@ -7,6 +7,7 @@ signal makes it immediate (running tasks are handed back for redelivery).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -14,6 +15,7 @@ import socket
 import sys
 import threading
 from collections.abc import Sequence
+from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any
 
 from celeriac import signals
@@ -43,7 +45,9 @@ class Worker:
 
     def __init__(self, app: Celeriac, *, queues: Sequence[str] | None = None, pool: str | None = None,
                  concurrency: int | None = None, hostname: str | None = None,
-                 prefetch_multiplier: int | None = None, shutdown_timeout: float | None = None) -> None:
+                 prefetch_multiplier: int | None = None, shutdown_timeout: float | None = None,
+                 optimization: str | None = None, autoscale: tuple[int, int] | None = None,
+                 embed_beat: bool = False) -> None:
         app.check()
         conf = app.conf
         self.app = app
@@ -56,7 +60,15 @@ class Worker:
             self.concurrency = 1
         self.prefetch = prefetch_multiplier or conf.worker_prefetch_multiplier
         self.queues = list(queues) if queues else app.router.consumed_queues()
-        self.hostname = hostname or f"celeriac@{socket.gethostname()}"
+        self.hostname = expand_hostname(hostname or "celeriac@%h")
+        # Fair (Celery's -O fair, the prefork default): a child fetches only when idle, so
+        # long tasks are never held by a busy child while another sits idle (short tasks
+        # still come in batches: the prefetch window). "default": the multiplier per child.
+        self.optimization = optimization or ("fair" if self.pool_name == "prefork" else "default")
+        self.autoscale = autoscale
+        if autoscale is not None and self.pool_name != "prefork":
+            raise ValueError("--autoscale works with the prefork pool (-P prefork)")
+        self.embed_beat = embed_beat
         if shutdown_timeout is not None:
             conf.worker_shutdown_timeout = shutdown_timeout
         self.consumer: Consumer | None = None
@@ -90,7 +102,8 @@ class Worker:
             return AsyncioPool(self.concurrency, self.prefetch)
         from celeriac.worker.pools.solo import SoloPool
 
-        return SoloPool(self.prefetch)
+        fair = self.pool_name == "prefork" and self.optimization == "fair"
+        return SoloPool(1 if fair else self.prefetch)
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
         self._signals += 1
@@ -175,12 +188,14 @@ class Worker:
             signals.worker_init.send(self)
         logger.info("%s", self.banner())
         self.app.broker.ensure_queues(self.queues)
+        beat = self._start_beat() if self.embed_beat else None
         try:
             if self.pool_name == "prefork":
                 supervisor = PreforkSupervisor(
                     self.app, self.queues, self.concurrency, hostname=self.hostname,
                     child_main=self._child_main, shutdown_timeout_s=self.app.conf.worker_shutdown_timeout,
                     on_ready=lambda: signals.worker_ready.send(self) if signals.worker_ready.receivers else None,
+                    autoscale=self.autoscale,
                 )
                 self.app.close()  # children open their own connections
                 return supervisor.run()
@@ -188,8 +203,63 @@ class Worker:
             logger.info("worker stopped")
             return 0
         finally:
+            if beat is not None:
+                _stop_process(beat, "embedded beat")
             if signals.worker_shutdown.receivers:
                 signals.worker_shutdown.send(self)
+
+    def _start_beat(self) -> BaseProcess:
+        """``-B``: a beat in a child process of its own (its loop and lease never compete
+        with tasks for this process; several ``-B`` workers are safe: one leads)."""
+        import multiprocessing
+
+        app = self.app
+        app.close()  # the beat process opens its own connections
+
+        def run_beat() -> None:
+            from celeriac.beat.scheduler import Beat
+
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+            beat = Beat(app)
+            signal.signal(signal.SIGTERM, lambda *_: beat.stop())
+            signal.signal(signal.SIGINT, lambda *_: beat.stop())
+            try:
+                beat.run()
+            finally:
+                app.close()
+
+        proc = multiprocessing.get_context("fork").Process(target=run_beat, name="celeriac-beat", daemon=False)
+        proc.start()
+        logger.info("embedded beat started (pid %s)", proc.pid)
+        return proc
+
+
+def expand_hostname(name: str) -> str:
+    """Celery's node name templates: ``%h`` the host name, ``%n`` its first label, ``%d``
+    the domain, ``%%`` a percent sign."""
+    host = socket.getfqdn() if "%d" in name else socket.gethostname()
+    short, _, domain = host.partition(".")
+    out = []
+    i = 0
+    while i < len(name):
+        if name[i] == "%" and i + 1 < len(name):
+            out.append({"h": host, "n": short, "d": domain, "%": "%"}.get(name[i + 1], name[i:i + 2]))
+            i += 2
+            continue
+        out.append(name[i])
+        i += 1
+    return "".join(out)
+
+
+def _stop_process(proc: BaseProcess, what: str, timeout: float = 15.0) -> None:
+    if proc.is_alive() and proc.pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGTERM)
+    proc.join(timeout)
+    if proc.is_alive():
+        logger.warning("%s did not stop within %.0fs: killing it", what, timeout)
+        proc.kill()
+        proc.join(5)
 
 
 def _version() -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Histogram
 
 from celeriac import events as ev
-from celeriac.control import per_worker
+from celeriac.control import merge_stats, per_worker
 from celeriac.worker.monitor import observe_many
 
 
@@ -42,12 +42,30 @@ def test_per_worker_merges_prefork_children() -> None:
     merged = per_worker(replies)
     assert merged["a@h"] == [{"id": "t1"}, {"id": "t2"}]
     assert merged["b@h"] == []
-    assert merged["c@h"] == {"c@h.1": {"error": "boom"}}
-    stats = per_worker([{"hostname": "a", "consumer": "a.1", "ok": {"n": 1}},
-                        {"hostname": "a", "consumer": "a.2", "ok": {"n": 2}}])
-    assert stats == {"a": {"a.1": {"n": 1}, "a.2": {"n": 2}}}
+    assert merged["c@h"] == {"error": "boom"}
+    differing = per_worker([{"hostname": "a", "consumer": "a.1", "ok": {"n": 1}},
+                            {"hostname": "a", "consumer": "a.2", "ok": {"n": 2}}])
+    assert differing == {"a": [{"n": 1}, {"n": 2}]}
+    # equal answers once (both children of a prefork worker obeyed `pool_grow`): Celery's shape
+    assert per_worker([{"hostname": "a", "consumer": "a.1", "ok": {"ok": "pool will grow by 1"}},
+                       {"hostname": "a", "consumer": "a.2", "ok": {"ok": "pool will grow by 1"}}]) == {
+        "a": {"ok": "pool will grow by 1"}}
     assert per_worker([{"hostname": "a", "consumer": "a.1", "ok": "pong"},
                        {"hostname": "a", "consumer": "a.2", "ok": "pong"}]) == {"a": "pong"}
+
+
+def test_merge_stats_joins_children_as_one_celery_answer() -> None:
+    def child(pid: int, total: dict[str, int]) -> dict[str, object]:
+        return {"pid": 1, "clock": "3", "uptime": pid, "total": total, "prefetch_count": 1, "processed": 2,
+                "pool": {"implementation": "p", "max-concurrency": 1, "processes": [pid], "capacity": 1},
+                "rusage": {"utime": 1.0, "maxrss": pid}, "consumers": [f"c{pid}"]}
+
+    merged = per_worker([{"hostname": "a", "consumer": "c1", "ok": child(11, {"t": 1})},
+                         {"hostname": "a", "consumer": "c2", "ok": child(12, {"t": 2, "u": 1})}], merge_stats)
+    a = merged["a"]
+    assert a["pool"]["processes"] == [11, 12] and a["pool"]["max-concurrency"] == 2
+    assert a["total"] == {"t": 3, "u": 1} and a["processed"] == 4 and a["uptime"] == 12
+    assert a["rusage"] == {"utime": 2.0, "maxrss": 12} and a["pid"] == 1
 
 
 def test_observe_many_equals_observe() -> None:

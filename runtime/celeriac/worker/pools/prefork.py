@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+AUTOSCALE_EVERY_S = 1.0  #: how often ``--autoscale`` looks at the queues
+AUTOSCALE_IDLE_S = 10.0  #: no message waiting this long: one child fewer (Celery's keepalive is 30 s)
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT}  #: blocked while forking a child
 RESTART_BACKOFF_S = 1.0  #: pause before replacing a child that died young
 YOUNG_S = 2.0  #: a child that dies sooner than this after start counts as a crash loop
@@ -42,8 +44,14 @@ class PreforkSupervisor:
 
     def __init__(self, app: Celeriac, queues: Sequence[str], concurrency: int, *, hostname: str,
                  child_main: Callable[[str, tuple[SharedProgress, int] | None], None],
-                 shutdown_timeout_s: float, on_ready: Callable[[], object] | None = None) -> None:
+                 shutdown_timeout_s: float, on_ready: Callable[[], object] | None = None,
+                 autoscale: tuple[int, int] | None = None) -> None:
         self.app = app
+        self.autoscale = autoscale
+        """``(min, max)`` children (``--autoscale``): grown by one a second while messages wait
+        in its queues, shrunk by one after ``AUTOSCALE_IDLE_S`` without any."""
+        self._scale_checked = 0.0
+        self._last_busy = time.monotonic()
         self.on_ready = on_ready  #: called once the first children are started (``worker_ready``)
         self.queues = list(queues)
         self.concurrency = max(1, concurrency)
@@ -100,6 +108,29 @@ class PreforkSupervisor:
         """SIGTTIN: one child more; SIGTTOU: one fewer (``pool_grow``/``pool_shrink``)."""
         self.concurrency = self.concurrency + 1 if signum == signal.SIGTTIN else max(1, self.concurrency - 1)
         logger.info("pool size now %d", self.concurrency)
+
+    def _autoscale(self) -> None:
+        """Celery's autoscaler, on what the broker says: messages waiting (ready or due) in
+        the consumed queues grow the pool up to max; none for a while shrinks it to min."""
+        if self.autoscale is None or time.monotonic() - self._scale_checked < AUTOSCALE_EVERY_S:
+            return
+        self._scale_checked = time.monotonic()
+        low, high = self.autoscale
+        try:
+            stats = self.app.queue_stats(self.queues)
+        except BrokerError as exc:
+            logger.debug("autoscale: cannot read the queues (%s)", exc)
+            return
+        waiting = sum(s.waiting + s.due for s in stats.values())
+        if waiting > 0:
+            self._last_busy = time.monotonic()
+            if self.concurrency < high:
+                self.concurrency += 1
+                logger.info("autoscale: %d message(s) waiting: %d children", waiting, self.concurrency)
+        elif self.concurrency > low and time.monotonic() - self._last_busy > AUTOSCALE_IDLE_S:
+            self.concurrency -= 1
+            self._last_busy = time.monotonic()
+            logger.info("autoscale: idle: %d children", self.concurrency)
 
     def _resize(self) -> None:
         live = [pid for pid in self._children if pid not in self._retiring]
@@ -161,6 +192,7 @@ class PreforkSupervisor:
         while self._children:
             self.progress.tick = time.monotonic()
             if not self._stopping:
+                self._autoscale()
                 self._resize()
             if self._stopping and deadline is None:
                 deadline = time.monotonic() + self.shutdown_timeout_s + 2.0
