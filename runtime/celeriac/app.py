@@ -15,6 +15,7 @@ import random
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar, overload
@@ -65,6 +66,7 @@ def default_sqlite_path(main: str | None) -> str:
 FLUSH_ON_CLOSE_S = 10.0  #: how long ``close()`` waits for buffered messages
 
 _shared_tasks: list[Callable[[Celeriac], Any]] = []
+_apps: weakref.WeakSet[Celeriac] = weakref.WeakSet()  # every live app (``shared_task`` binds to each)
 _announced: set[str] = set()  # default broker paths already logged by this process (tree)
 
 
@@ -102,6 +104,7 @@ class Celeriac:
         self._router: Router | None = None
         self._checked = False
         self._producer: BufferedProducer | None = None
+        self._autodiscover: list[tuple[Any, str]] = []
         self.hostname = f"celeriac@{socket.gethostname()}"
         if config_source is not None:
             self.config_from_object(config_source)
@@ -124,6 +127,7 @@ class Celeriac:
         register_builtins(self)  # the canvas's own tasks (map, starmap, chunks, ...)
         for register in _shared_tasks:
             register(self)
+        _apps.add(self)
 
     # -- configuration -----------------------------------------------------------------------
 
@@ -295,12 +299,44 @@ class Celeriac:
         ]
         return "\n".join(lines) + "\n"
 
+    def autodiscover_tasks(self, packages: Sequence[str] | Callable[[], Sequence[str]] | None = None,
+                           related_name: str = "tasks", force: bool = False) -> None:
+        """Celery's: import ``<package>.<related_name>`` of each package (Django's
+        ``INSTALLED_APPS``, or a callable returning them) so their tasks register. Lazy, as
+        Celery's: done when a worker starts (``import_modules``), or now with ``force``. A
+        package without that module is skipped; an error inside the module is raised."""
+        self._autodiscover.append((packages, related_name))
+        if force:
+            self._discover(packages, related_name)
+
+    def _discover(self, packages: Sequence[str] | Callable[[], Sequence[str]] | None, related_name: str) -> None:
+        import importlib
+
+        if packages is None:
+            try:
+                from django.conf import settings  # type: ignore[import-not-found]
+
+                packages = list(settings.INSTALLED_APPS)
+            except ImportError:
+                packages = []
+        names = packages() if callable(packages) else packages
+        for package in names:
+            module = f"{package}.{related_name}"
+            try:
+                importlib.import_module(module)
+            except ModuleNotFoundError as exc:
+                if exc.name != module:  # the package is missing, or the module failed inside
+                    raise
+
     def import_modules(self) -> None:
-        """Import ``imports``/``include`` so their tasks register (done by workers)."""
+        """Import ``imports``/``include`` (and ``autodiscover_tasks``' packages) so their tasks
+        register (done by workers)."""
         import importlib
 
         for name in [*self.conf.imports, *self.conf.include]:
             importlib.import_module(name)
+        for packages, related_name in self._autodiscover:
+            self._discover(packages, related_name)
 
     # -- publishing --------------------------------------------------------------------------
 
@@ -638,6 +674,8 @@ def shared_task(*args: Any, **options: Any) -> Any:
             holder["task"] = app.task(**options)(fun)
 
         _shared_tasks.append(register)
+        for app in list(_apps):  # apps made before the definition too (Celery's finalize)
+            register(app)
         register(current_app())
         return holder["task"]
 

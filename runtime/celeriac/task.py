@@ -121,6 +121,26 @@ class Task:
         ids = publish_many(self.app, self, calls, kwargs, options)
         return [AsyncResult(task_id, app=self.app, task_name=self.name) for task_id in ids]
 
+    def delay_on_commit(self, *args: Any, **kwargs: Any) -> None:
+        """Celery 5.4's Django helper: publish once the current database transaction commits
+        (``django.db.transaction.on_commit``), so a worker never reads rows not yet visible;
+        published at once outside a transaction or without Django. Returns None (the id is
+        not known before the commit), as Celery's."""
+        self.apply_async_on_commit(args, kwargs)
+
+    def apply_async_on_commit(self, args: Sequence[Any] | None = None, kwargs: Mapping[str, Any] | None = None,
+                              **options: Any) -> None:
+        """``apply_async`` once the current Django transaction commits (see ``delay_on_commit``)."""
+        def publish() -> None:
+            self.apply_async(args, kwargs, **options)
+
+        try:
+            from django.db import transaction  # type: ignore[import-not-found]
+        except ImportError:
+            publish()
+            return
+        transaction.on_commit(publish)
+
     def delay_many(self, *calls: Sequence[Any]) -> list[AsyncResult]:
         """``apply_many(calls)``: ``add.delay_many((1, 2), (3, 4))`` publishes two calls."""
         return self.apply_many(calls)

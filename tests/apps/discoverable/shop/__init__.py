@@ -1,0 +1,1 @@
+"""A Django-like app with tasks."""
