@@ -392,6 +392,46 @@ def test_sqlite_bad_bodies_and_unencodable_results(tmp_path: Path, worker: Any, 
     app.close()
 
 
+def test_sqlite_deliveries_not_a_number_is_a_dead_letter(tmp_path: Path, worker: Any) -> None:
+    """SQLite keeps any type in any column: a row written by a stranger with a text count."""
+    import sqlite3
+
+    from celeriac import Celeriac
+
+    db = tmp_path / "q.db"
+    app = Celeriac("sq4", broker=f"sqlite:///{db}")
+    app.conf.worker_lease_timeout = 1.5
+
+    @app.task
+    def sink(tag: str) -> str:
+        return tag
+
+    app.broker.ensure_queues([Q])
+    assert sink.delay("warm").id  # the schema exists
+    conn = sqlite3.connect(db)
+    for task_id, count, owner in (("text-count", "many", None), ("held-text", "x", "ghost")):
+        conn.execute("INSERT INTO messages (queue, priority, task_id, content_type, body, deliveries, created, "
+                     "lease_owner, lease_until) VALUES (?, 0, ?, 'application/json', ?, ?, ?, ?, ?)",
+                     (Q, task_id, body(task=sink.name, id=task_id, args=[task_id]), count, time.time(), owner,
+                      time.time() - 60 if owner else None))
+    conn.commit()
+    conn.close()
+    worker(app, pool="threads")
+    assert sink.delay("good").get(timeout=20) == "good"
+    def settled() -> bool:
+        letters = {d.task_id for d in app.broker.dead_letters(Q, 10)}
+        return "text-count" in letters and ("held-text" in letters
+                                            or app.AsyncResult("held-text").state == states.SUCCESS)
+
+    wait_for(settled, 15, what="the text count dead-lettered and the held row reclaimed")
+    letters = {d.task_id: d.reason for d in app.broker.dead_letters(Q, 10)}
+    assert "'deliveries' is not a non-negative integer" in letters["text-count"]
+    assert app.AsyncResult("text-count").state == states.REJECTED
+    # the held one (its worker lost, its count text) was reclaimed, not stuck: it ran or was dead-lettered
+    assert "held-text" in letters or app.AsyncResult("held-text").state == states.SUCCESS
+    app.close()
+
+
 # -- also seen ---------------------------------------------------------------------------------
 
 def test_planted_exc_module_is_never_imported(happ: Any, client: redis.Redis, tmp_path: Path) -> None:

@@ -292,6 +292,8 @@ class SQLiteBackend(SQLiteAdmin, SQLiteCanvas, SQLiteOps, SQLiteObserve, SQLiteI
             marks = sql.placeholders(len(back))
             rows = conn.execute(f"SELECT id, deliveries, history FROM messages WHERE id IN ({marks}) AND "
                                 "lease_owner IS NOT NULL", back).fetchall() if back else []
+            # a count a stranger wrote as text counts 0 (the worker dead-letters it on fetch)
+            rows = [(mid, n if isinstance(n, int) else 0, h if isinstance(h, str) else None) for mid, n, h in rows]
             poison = {mid for mid, n, _h in rows if n + 1 >= limit}
             for mid, n, history in rows:
                 if mid in poison:

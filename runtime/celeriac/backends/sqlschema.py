@@ -47,6 +47,7 @@ import sqlite3
 from typing import Any
 
 from celeriac.backends.base import DeadLetter, Delivery, ResultRecord
+from celeriac.errors import DecodeError
 
 SCHEMA_VERSION = 2  #: bumped when a table changes shape
 
@@ -223,9 +224,18 @@ def result_row(record: ResultRecord, expires: float | None) -> tuple[Any, ...]:
 
 
 def row_to_record(task_id: str, row: sqlite3.Row | tuple[Any, ...] | None) -> ResultRecord | None:
-    """A :class:`ResultRecord` from the :data:`RESULT_COLUMNS` of one row."""
+    """A :class:`ResultRecord` from the :data:`RESULT_COLUMNS` of one row.
+
+    Raises :class:`DecodeError` for a row that is not such a record."""
     if row is None:
         return None
+    try:
+        return _row_to_record(task_id, row)
+    except Exception as exc:
+        raise DecodeError(f"result record of {task_id} is malformed: {type(exc).__name__}: {exc}") from None
+
+
+def _row_to_record(task_id: str, row: sqlite3.Row | tuple[Any, ...]) -> ResultRecord:
     (status, content_type, result, traceback, date_done, task, worker, retries, queue,
      parent_id, root_id, grp, children, extra) = row
     return ResultRecord(
@@ -239,11 +249,22 @@ def row_to_record(task_id: str, row: sqlite3.Row | tuple[Any, ...] | None) -> Re
 
 
 def row_to_delivery(row: tuple[Any, ...], revoked: bool) -> Delivery:
-    """A delivery from ``id, queue, priority, task_id, content_type, body, deliveries``."""
+    """A delivery from ``id, queue, priority, task_id, content_type, body, deliveries``.
+
+    Columns as a stranger may have written them (SQLite keeps any type in any column): a
+    ``deliveries`` that is not a count makes the delivery ``invalid`` (a dead letter), the
+    other columns fall back to what the worker can reject with a reason."""
     mid, queue, priority, task_id, content_type, body, deliveries = row
-    return Delivery(queue=queue, priority=int(priority), message_id=str(mid), task_id=task_id,
-                    content_type=content_type, body=bytes(body), deliveries=int(deliveries) + 1,
-                    revoked=revoked)
+    invalid = None
+    if not isinstance(deliveries, int) or isinstance(deliveries, bool) or deliveries < 0:
+        invalid, deliveries = "column 'deliveries' is not a non-negative integer", 0
+    if isinstance(body, str):
+        body = body.encode()
+    return Delivery(queue=queue, priority=priority if isinstance(priority, int) and 0 <= priority <= 9 else 0,
+                    message_id=str(mid), task_id=task_id if isinstance(task_id, str) else "",
+                    content_type=content_type if isinstance(content_type, str) else "application/json",
+                    body=bytes(body) if isinstance(body, bytes | memoryview) else b"",
+                    deliveries=deliveries + 1, revoked=revoked, invalid=invalid)
 
 
 def row_to_dead(row: tuple[Any, ...]) -> DeadLetter:
