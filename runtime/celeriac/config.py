@@ -51,6 +51,19 @@ class Settings:
     result_backend: str | None = None
     """Where results go. None or ``'rpc'`` means the broker's own store."""
 
+    broker_pool_limit: int | None = 10
+    """Accepted for Celery; no effect (a warning says so when set): each process holds a
+    fixed few broker connections (publish, consume, control) rather than a pool."""
+
+    broker_connection_retry_on_startup: bool | None = None
+    """Accepted for Celery; no effect (a warning says so when set): a worker that cannot reach
+    the broker at start-up exits with an error naming it (its supervisor, e.g. Kubernetes,
+    restarts it); once running, it rides out outages with retries."""
+
+    result_extended: bool = False
+    """Accepted for Celery (a warning says so when set): every result record already holds
+    the task name, worker, queue and retries; args and kwargs are not stored."""
+
     task_serializer: str = "json"
     """Serializer for task messages: ``json``, ``msgpack``, ``yaml`` or ``pickle``."""
 
@@ -412,6 +425,18 @@ def _coerce(name: str, value: Any) -> Any:
     return value
 
 
+class CeleryOnlySettingWarning(UserWarning):
+    """A Celery setting that celeriac accepts but that means nothing (or less) here."""
+
+
+#: Celery settings accepted so Celery configurations load, and why they do little here.
+CELERY_ONLY: dict[str, str] = {
+    "broker_pool_limit": "has no effect in celeriac (a few fixed connections per process, no pool)",
+    "broker_connection_retry_on_startup": "has no effect in celeriac (a worker that cannot reach the broker at start-up exits with an error)",
+    "result_extended": "celeriac always stores the task name, worker, queue and retries; args and kwargs are not stored",
+}
+
+
 def apply(settings: Settings, values: Mapping[str, Any], *, source: str) -> None:
     """Set ``values`` on ``settings``: names mapped, types checked, unknown keys warned."""
     for key, value in values.items():
@@ -425,6 +450,9 @@ def apply(settings: Settings, values: Mapping[str, Any], *, source: str) -> None
             )
             continue
         setattr(settings, name, _coerce(name, value))
+        note = CELERY_ONLY.get(name)
+        if note is not None:
+            warnings.warn(f"setting {key!r} (from {source}): {note}", CeleryOnlySettingWarning, stacklevel=3)
 
 
 def values_from_object(obj: Any) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from celeriac import inline, states
+from celeriac import inline, pydantic_args, states
 from celeriac.bulk import publish_many
 from celeriac.canvas import Signature, chunks, xmap, xstarmap
 from celeriac.errors import ConfigurationError, MaxRetriesExceededError, Replaced, Retry
@@ -50,6 +50,16 @@ class Task:
     expires: float | dt.datetime | None = None
     throws: tuple[type[BaseException], ...] = ()
     reject_on_worker_lost: bool | None = None
+    store_errors_even_if_ignored: bool | None = None
+    """Accepted for Celery: celeriac stores failures even when results are ignored."""
+    acks_on_failure_or_timeout: bool = True
+    """With ``acks_late``: False dead-letters the message of a task that failed or timed out
+    (its FAILURE still recorded) instead of acking it, as Celery rejects it."""
+    pydantic: bool = False
+    """Validate arguments annotated with Pydantic models, dump a returned model (Celery 5.5)."""
+    pydantic_strict: bool = False
+    pydantic_context: Mapping[str, Any] | None = None
+    pydantic_dump_kwargs: Mapping[str, Any] | None = None
     is_async: bool = False
     _signature_cache: inspect.Signature | None = None
 
@@ -314,9 +324,16 @@ def create_task(app: Celeriac, fun: Callable[..., Any], *, base: type[Task] | No
     unknown = [k for k in options if not hasattr(base, k)]
     if unknown:
         raise TypeError(f"unknown task option(s) {unknown} for {fun.__qualname__}")
+    task_name = name or app.task_name_for(fun)
+    run = fun
+    if options.get("pydantic", base.pydantic):
+        run = pydantic_args.wrap(fun, task_name, strict=bool(options.get("pydantic_strict", base.pydantic_strict)),
+                                 context=options.get("pydantic_context", base.pydantic_context),
+                                 dump_kwargs=options.get("pydantic_dump_kwargs", base.pydantic_dump_kwargs),
+                                 app=app)
     attrs: dict[str, Any] = {
-        "name": name or app.task_name_for(fun),
-        "run": staticmethod(fun),
+        "name": task_name,
+        "run": staticmethod(run),
         "__doc__": fun.__doc__,
         "__module__": fun.__module__,
         "__wrapped__": fun,

@@ -459,6 +459,8 @@ class Executor:
         if job.context.children:
             record.children = job.context.children
         settlement = Settlement(job.delivery, result=record)
+        if not job.task.acks_on_failure_or_timeout and self.acks_late(job):
+            settlement.dead_letter_reason = f"failed with acks_on_failure_or_timeout=False: {exc!r}"[:2000]
         after_failure(self.app, m, exc, outcome.traceback, settlement)
         if self.events:
             settlement.events.append(self._event("task-failed", m, runtime=runtime, exception=repr(exc),

@@ -76,3 +76,19 @@ def test_json_carries_celerys_extra_types_both_ways() -> None:
     # an ordinary dict that happens to have a __type__ key is left alone
     other = {"__type__": "mine", "__value__": 1}
     assert serialization.loads(serialization.dumps(other)[1], ctype, accept) == other
+
+
+def test_celery_only_settings_are_accepted_with_a_warning() -> None:
+    import warnings
+
+    from celeriac.config import CeleryOnlySettingWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        app = Celeriac("compat-settings", broker="memory://", broker_pool_limit=20,
+                       broker_connection_retry_on_startup=True, result_extended=True,
+                       worker_send_task_events=False)
+    notes = [str(w.message) for w in caught if issubclass(w.category, CeleryOnlySettingWarning)]
+    assert len(notes) == 3 and any("broker_pool_limit" in n and "no effect" in n for n in notes)
+    assert app.conf.broker_pool_limit == 20 and app.conf.result_extended is True
+    assert app.conf.worker_send_task_events is False  # a setting with its Celery meaning: no warning
