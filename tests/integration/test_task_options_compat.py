@@ -79,3 +79,42 @@ def test_reject_without_requeue_records_rejected(make_app: Any, worker: Any) -> 
     r = refuse.delay()
     wait_for(lambda: r.state == "REJECTED", 10, what="REJECTED recorded")
     assert app.broker.queue_stats(app.conf.task_default_queue).dead == 1
+
+
+def test_typing_track_started_and_expires_per_task(make_app: Any, worker: Any) -> None:
+    import time
+
+    app = make_app()
+    started = []
+
+    @app.task(track_started=True, bind=True)
+    def slow(self: Any) -> str:
+        started.append(self.request.id)
+        time.sleep(0.5)
+        return "done"
+
+    @app.task(expires=0.2)
+    def stale() -> str:
+        return "ran"
+
+    @app.task(typing=False)
+    def loose(x: int) -> Any:
+        return x
+
+    @app.task
+    def strict(x: int) -> int:
+        return x
+
+    with pytest.raises(TypeError):  # typing=True (the default) checks arguments at call time
+        strict.delay(1, 2)
+    unchecked = loose.delay(1, 2)  # typing=False publishes; the worker's call then fails
+    expired = stale.delay()
+    time.sleep(0.4)  # the task's own expires passes before any worker runs it
+    worker(app, concurrency=2)
+    r = slow.delay()
+    wait_for(lambda: r.state == "STARTED", 10, what="STARTED recorded")
+    assert r.get(timeout=10) == "done"
+    with pytest.raises(Exception, match="expired|revoked|REVOKED"):
+        expired.get(timeout=10)
+    with pytest.raises(TypeError):
+        unchecked.get(timeout=10)
