@@ -114,7 +114,7 @@ def test_typing_track_started_and_expires_per_task(make_app: Any, worker: Any) -
     r = slow.delay()
     wait_for(lambda: r.state == "STARTED", 10, what="STARTED recorded")
     assert r.get(timeout=10) == "done"
-    with pytest.raises(Exception, match="expired|revoked|REVOKED"):
+    with pytest.raises(Exception, match=r"expired|revoked|REVOKED"):
         expired.get(timeout=10)
     with pytest.raises(TypeError):
         unchecked.get(timeout=10)
