@@ -54,9 +54,13 @@ def main() -> int:
     os.environ["CELERIAC_BROKER_URL"] = url
     sys.path.insert(0, str(CLASSIC))
     print(f"broker: {url}")
+    # The worker logs one INFO line per task received and per task done: into a file, so
+    # that they do not bury the results printed here.
+    log = Path(tempfile.mkdtemp(prefix="celeriac-quickstart-log-")) / "worker.log"
+    print(f"worker log: {log}  (tail -f it to watch every task)")
     worker = subprocess.Popen(
         [sys.executable, "-m", "celeriac.cli", "-A", "tasks", "worker", "--concurrency=2",
-         "--loglevel=info", "-Q", "add,default"],
+         "--loglevel=info", "-Q", "add,default", "--logfile", str(log)],
         cwd=CLASSIC, env=dict(os.environ, PYTHONPATH=str(CLASSIC)),
     )
     try:
@@ -93,7 +97,8 @@ def main() -> int:
     finally:
         worker.send_signal(signal.SIGTERM)
         code = worker.wait(60)
-        print(f"worker stopped (exit code {code})")
+        lines = log.read_text().splitlines() if log.exists() else []
+        print(f"worker stopped (exit code {code}); {len(lines)} log lines in {log}")
         if redis_proc is not None:
             redis_proc.terminate()
             redis_proc.wait(10)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 
-# The broker: CELERIAC_BROKER_URL wins (the environment overrides the module), so the
-# same file runs against Redis or the embedded SQLite default.
-BROKER_URL = os.environ.get("BROKER_URL", "redis://127.0.0.1:6379/0")
+# The broker: none by default, so the example runs on the embedded SQLite file (named after
+# the app: ~/.local/share/celeriac/tasks.db). BROKER_URL=redis://... or CELERIAC_BROKER_URL
+# (the environment overrides the module) run the same file on Redis.
+BROKER_URL = os.environ.get("BROKER_URL") or None
 CELERY_RESULT_BACKEND = "rpc"  # results kept by the broker's own store
 
 CELERY_QUEUES = {"add": {"routing_key": "add"}}

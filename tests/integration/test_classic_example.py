@@ -65,3 +65,37 @@ def test_worker_without_q_consumes_configured_and_default(redis_url: str, monkey
         tasks.app.close()
         for name in ("tasks", "celeryconfig"):
             sys.modules.pop(name, None)
+
+
+def test_classic_runs_on_the_embedded_default(tmp_path: Path) -> None:
+    """As the README says: no broker configured, the embedded SQLite file named after the app
+    (HOME points at a scratch directory, so the file lands there)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CELERIAC_") and k != "BROKER_URL"}
+    env.update(HOME=str(tmp_path), PYTHONPATH=os.pathsep.join([str(CLASSIC), str(RUNTIME)]))
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celeriac.cli", "-A", "tasks", "worker", "--concurrency=2", "-Q", "add,default"],
+        cwd=CLASSIC, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        client = subprocess.run(
+            [sys.executable, "-c", "from tasks import add, mul; print(add.delay(2, 3).get(timeout=30), "
+                                   "mul.delay(6, 7).get(timeout=30))"],
+            cwd=CLASSIC, env=env, capture_output=True, text=True, timeout=60)
+        assert client.stdout.split() == ["5", "42"], client.stderr
+    finally:
+        worker.terminate()
+        out, _ = worker.communicate(timeout=30)
+    db = tmp_path / ".local" / "share" / "celeriac" / "tasks.db"
+    assert db.exists() and f"embedded SQLite broker at {db}" in out.decode()
+
+
+def test_quickstart_prints_results_not_the_task_log(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CELERIAC_")}
+    env.update(HOME=str(tmp_path), PYTHONPATH=str(RUNTIME))
+    res = subprocess.run([sys.executable, str(CLASSIC.parents[0] / "quickstart.py")], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+    lines = (res.stdout + res.stderr).splitlines()
+    assert "add.delay(2, 3) -> 5" in res.stdout and "mul.delay(6, 7) -> 42" in res.stdout
+    assert len(lines) < 15, lines  # the worker's per-task INFO lines go to its log file
+    assert not any("succeeded in" in line for line in lines)
