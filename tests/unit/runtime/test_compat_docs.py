@@ -17,7 +17,7 @@ def test_beat_md_first_example_runs() -> None:
     code = _blocks(ROOT / "docs" / "beat.md")[0]
     code = re.sub(r'broker="redis://[^"]*"', 'broker="memory://beat-doc"', code)
     namespace: dict[str, object] = {}
-    exec(compile(code, "docs/beat.md", "exec"), namespace)  # noqa: S102 (our own doc)
+    exec(compile(code, "docs/beat.md", "exec"), namespace)
     app = namespace["app"]
     assert set(app.conf.beat_schedule) == {"add-every-30s", "report", "cleanup", "migrate"}  # type: ignore[attr-defined]
 
