@@ -92,3 +92,10 @@ def test_sentinel_connections_keep_alive_unless_told_otherwise() -> None:
     conf = settings(broker_transport_options={"socket_keepalive": False})
     assert redis_connect.connect("sentinel://h1/0?master_name=m", conf).connection_pool.connection_kwargs[
         "socket_keepalive"] is False
+
+
+def test_the_worker_banner_hides_every_sentinel_password() -> None:
+    from celeriac.worker.worker import _mask
+
+    assert _mask("sentinel://:pw@h1:26379;sentinel://:pw@h2:26379/0") == \
+        "sentinel://***@h1:26379;sentinel://***@h2:26379/0"

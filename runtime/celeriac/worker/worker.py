@@ -33,6 +33,11 @@ ASYNCIO_DEFAULT_CONCURRENCY = 100  #: coroutines at once when ``--concurrency`` 
 
 
 def _mask(url: str) -> str:
+    """The URL with its passwords hidden (each part of a ``;``-joined Sentinel URL)."""
+    return ";".join(_mask_one(part) for part in url.split(";"))
+
+
+def _mask_one(url: str) -> str:
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)
         creds, host = rest.rsplit("@", 1)
