@@ -236,6 +236,25 @@ class Settings:
     redis_backend_use_ssl: Any = None
     """The same TLS mapping for a ``rediss://`` or ``sentinel://`` result backend."""
 
+    redis_socket_timeout: float | None = None
+    """Celery's result-backend socket timeout (seconds) for a Redis ``result_backend`` that
+    is not the broker; ``result_backend_transport_options`` wins. None: redis-py's (none)."""
+
+    redis_socket_connect_timeout: float | None = None
+    """Connect timeout (seconds) of such a result backend. None: ``broker_connection_timeout``."""
+
+    redis_socket_keepalive: bool | None = None
+    """TCP keepalive on such a result backend's connections."""
+
+    redis_retry_on_timeout: bool | None = None
+    """Retry a command of such a result backend that timed out."""
+
+    redis_max_connections: int | None = None
+    """Most connections in such a result backend's pool. None: no limit."""
+
+    redis_backend_health_check_interval: float | None = None
+    """Seconds between health checks of such a result backend's idle connections (default 30)."""
+
     broker_wait_replicas: int = 0
     """Redis: a publish, a settle (acks, results, follow-up messages) and a beat commit
     count as done only once this many replicas have the write (``WAIT``); until then they

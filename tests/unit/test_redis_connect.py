@@ -99,3 +99,15 @@ def test_the_worker_banner_hides_every_sentinel_password() -> None:
 
     assert _mask("sentinel://:pw@h1:26379;sentinel://:pw@h2:26379/0") == \
         "sentinel://***@h1:26379;sentinel://***@h2:26379/0"
+
+
+def test_celerys_redis_result_settings_reach_a_separate_result_backend() -> None:
+    conf = settings(redis_socket_timeout=7, redis_max_connections=9,
+                    result_backend_transport_options={"master_name": "m", "socket_timeout": 3})
+    kwargs = redis_connect.connect("sentinel://h", conf, "result").connection_pool.connection_kwargs
+    assert kwargs["socket_timeout"] == 3  # the transport options win
+    conf.result_backend_transport_options = {}
+    pool = redis_connect.connect("redis://h/0", conf, "result").connection_pool
+    assert pool.max_connections == 9
+    assert redis_connect.connect("redis://h/0", conf, "broker").connection_pool.connection_kwargs.get(
+        "socket_timeout") is None  # the broker does not read them

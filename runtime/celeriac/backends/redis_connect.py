@@ -79,11 +79,24 @@ def keepalive_options() -> dict[int, int]:
     return {getattr(socket, name): value for name, value in wanted.items() if hasattr(socket, name)}
 
 
+#: Celery's ``redis_*`` result-backend settings and the redis-py option each fills.
+RESULT_SOCKET_SETTINGS = {
+    "redis_socket_timeout": "socket_timeout", "redis_socket_connect_timeout": "socket_connect_timeout",
+    "redis_socket_keepalive": "socket_keepalive", "redis_retry_on_timeout": "retry_on_timeout",
+    "redis_max_connections": "max_connections", "redis_backend_health_check_interval": "health_check_interval",
+}
+
+
 def role_settings(settings: Settings, role: str) -> tuple[str, dict[str, Any], str, Any]:
-    """``(options key, options, ssl key, ssl value)`` of the broker or the result store."""
+    """``(options key, options, ssl key, ssl value)`` of the broker or the result store
+    (whose Celery ``redis_*`` settings fill what its transport options leave out)."""
     if role == "result":
-        return ("result_backend_transport_options", dict(settings.result_backend_transport_options),
-                "redis_backend_use_ssl", settings.redis_backend_use_ssl)
+        options = dict(settings.result_backend_transport_options)
+        for name, option in RESULT_SOCKET_SETTINGS.items():
+            value = getattr(settings, name)
+            if value is not None:
+                options.setdefault(option, int(value) if option == "max_connections" else value)
+        return ("result_backend_transport_options", options, "redis_backend_use_ssl", settings.redis_backend_use_ssl)
     return ("broker_transport_options", dict(settings.broker_transport_options),
             "broker_use_ssl", settings.broker_use_ssl)
 
