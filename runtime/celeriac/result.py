@@ -24,10 +24,14 @@ if TYPE_CHECKING:
     from celeriac.app import Celeriac
 
 
-def exception_to_dict(exc: BaseException) -> dict[str, Any]:
+def exception_to_dict(exc: BaseException, _depth: int = 0) -> dict[str, Any]:
     """The portable form of an exception (Celery's ``exc_type``/``exc_module``/``exc_message``)."""
     args = [a if isinstance(a, str | int | float | bool | type(None)) else repr(a) for a in exc.args]
-    return {"exc_type": type(exc).__name__, "exc_module": type(exc).__module__, "exc_message": args}
+    out: dict[str, Any] = {"exc_type": type(exc).__name__, "exc_module": type(exc).__module__, "exc_message": args}
+    cause = exc.__cause__
+    if cause is not None and cause is not exc and _depth < 3:  # a ChordError's header exception
+        out["exc_cause"] = exception_to_dict(cause, _depth + 1)
+    return out
 
 
 #: Modules whose exceptions are rebuilt even before this process imported them (besides
@@ -68,6 +72,9 @@ def exception_from_dict(data: Mapping[str, Any], traceback: str | None = None) -
         exc = TaskError(f"{module}.{exc_type}", " ".join(map(str, message)), traceback)
     with contextlib.suppress(AttributeError):  # a type with __slots__
         exc.remote_traceback = traceback  # type: ignore[attr-defined]
+    cause = data.get("exc_cause")
+    if isinstance(cause, Mapping):
+        exc.__cause__ = exception_from_dict(cause)
     return exc
 
 

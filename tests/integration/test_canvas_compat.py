@@ -315,5 +315,8 @@ def test_chord_whose_header_chain_fails_first_fails(make_app: Any, worker: Any) 
 
     worker(app, concurrency=2)
     res = chord([chain(boom.s(), t["add"].s(1)), t["add"].s(1, 1)], t["tsum"].s()).apply_async()
-    with pytest.raises(ChordError, match="ValueError: header boom"):
+    with pytest.raises(ChordError, match="ValueError: header boom") as info:
         res.get(timeout=15)
+    # the header task's own exception is reachable from the ChordError, as Celery chains it
+    cause = info.value.__cause__
+    assert isinstance(cause, ValueError) and cause.args == ("header boom",)

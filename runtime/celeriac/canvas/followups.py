@@ -184,7 +184,8 @@ def _chord_args(app: Celeriac, chord: Mapping[str, Any], args: list[Any]) -> lis
         msg = exc.get("exc_message") or []
         message = " ".join(map(str, msg if isinstance(msg, list) else [msg]))
         raise ChordError(f"Dependency {info.get('task_id')} ({info.get('task')}, header index "
-                         f"{info.get('index')}) raised {exc.get('exc_type', 'an error')}: {message}")
+                         f"{info.get('index')}) raised {exc.get('exc_type', 'an error')}: {message}"
+                         ) from exception_from_dict(exc, info.get("traceback"))
     missing = [i for i in range(size) if i not in state.values]
     if missing:
         raise ChordError(f"chord {group_id}: results of header tasks {missing[:10]} are missing "
