@@ -320,3 +320,36 @@ def test_chord_whose_header_chain_fails_first_fails(make_app: Any, worker: Any) 
     # the header task's own exception is reachable from the ChordError, as Celery chains it
     cause = info.value.__cause__
     assert isinstance(cause, ValueError) and cause.args == ("header boom",)
+
+
+def test_link_error_on_groups_and_chords_as_celery(make_app: Any, worker: Any) -> None:
+    from helpers import wait_for
+
+    app = make_app()
+    t = _tasks(app)
+
+    @app.task
+    def boom(*args: Any) -> None:
+        raise KeyError("bad")
+
+    @app.task
+    def on_err(request: Any, exc: Any, traceback: Any) -> None:  # Celery's new-style errback
+        app.backend.client.rpush("errs", f"{request.task}|{type(exc).__name__}|{'Traceback' in traceback}")
+
+    @app.task
+    def note(tag: str) -> None:  # immutable errback: called with its own arguments only
+        app.backend.client.rpush("errs", f"si|{tag}")
+
+    worker(app, concurrency=2)
+    g = group(t["add"].s(1, 1), boom.s())
+    g.link_error(on_err.s())
+    g.apply_async().get(timeout=10, propagate=False)
+    c = chord([t["add"].s(1, 1), boom.s()], t["tsum"].s())
+    c.link_error(note.si("chord"))  # the body's errback, as Celery (the body fails with ChordError)
+    c.apply_async().get(timeout=10, propagate=False)
+
+    def got() -> list[str]:
+        return sorted(x.decode() for x in app.backend.client.lrange("errs", 0, -1))
+
+    wait_for(lambda: len(got()) == 2, 10, what="both errbacks called")
+    assert got() == sorted([f"{boom.name}|KeyError|True", "si|chord"])
