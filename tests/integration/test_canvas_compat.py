@@ -285,6 +285,9 @@ def test_nesting_shaped_as_celery_shapes_it(make_app: Any, worker: Any) -> None:
     # a group in a chord header is one slot holding its list
     res = chord([group(add.s(1, 1), add.s(2, 2)), add.s(3, 3)], ident.s()).apply_async()
     assert res.get(timeout=15) == [[2, 4], 6]
+    header = res.parent  # the header's results: a GroupResult holding the group's GroupResult
+    assert isinstance(header, GroupResult) and isinstance(header.results[0], GroupResult)
+    assert header.get(timeout=5) == [[2, 4], 6] and header.results[0].get(timeout=5) == [2, 4]
     # a chord in a chord header: its callback's value fills the slot
     res = chord([chord([add.s(1, 1), add.s(2, 2)], tsum.s()), add.s(3, 3)], ident.s()).apply_async()
     assert res.get(timeout=15) == [6, 6]

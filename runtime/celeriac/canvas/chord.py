@@ -108,7 +108,15 @@ class chord(Signature):
         header = self.header.freeze()
         result = self._need_body().freeze(_id)
         oldest(result).parent = header
+        if self.is_group_slot():
+            return header  # a group in a chord header: Celery's shape, a GroupResult in the GroupResult
         return result
+
+    def is_group_slot(self) -> bool:
+        """This chord stands for a group inside a chord header (its body only gathers the list)."""
+        body = self.body
+        return (body is not None and body.task == ACCUMULATE_TASK and body.kwargs == {"index": 0}
+                and not body.options.get("link"))
 
     def first_id(self) -> str | None:
         return self.header.first_id() or self.id
