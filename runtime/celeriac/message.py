@@ -294,7 +294,7 @@ class Message:
         retries = data.get("retries")
         retries = 0 if retries is None else _int_field(retries, "retries", 0, MAX_RETRIES)
         timelimit = data.get("timelimit")
-        if timelimit is None:
+        if timelimit is None or (isinstance(timelimit, list | tuple) and not timelimit):
             timelimit = (None, None)
         if not isinstance(timelimit, list | tuple) or len(timelimit) != 2:
             raise DecodeError("field 'timelimit' must be [hard, soft]")
