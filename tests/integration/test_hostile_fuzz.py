@@ -317,6 +317,7 @@ def test_fuzz_hostile_entries_bounded(happ: Any, client: redis.Redis, fuzz_worke
 
 @QUIET
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_fuzz_hostile_entries_long(happ: Any, client: redis.Redis, fuzz_workers: dict[str, Any]) -> None:
-    fuzz = _fuzz(happ, client, fuzz_workers, examples=1500, budget_s=900.0)
+    fuzz = _fuzz(happ, client, fuzz_workers, examples=5000, budget_s=480.0)
     assert fuzz.tried >= 500
