@@ -37,6 +37,7 @@ def test_a_signature_is_a_dict() -> None:
     assert maybe_signature(json.loads(json.dumps(sig)), app) == sig
     sig.args = (5, 5)
     assert sig["args"] == (5, 5)
+    assert sig() == 10 and add.s(1)(2) == 3  # calling a task signature runs the function here
 
 
 def test_composite_signatures_are_dicts_with_their_parts_in_kwargs() -> None:
