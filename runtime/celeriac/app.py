@@ -314,7 +314,7 @@ class Celeriac:
 
         if packages is None:
             try:
-                from django.conf import settings  # type: ignore[import-not-found]
+                from django.conf import settings
 
                 packages = list(settings.INSTALLED_APPS)
             except ImportError:

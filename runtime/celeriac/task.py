@@ -145,7 +145,7 @@ class Task:
             self.apply_async(args, kwargs, **options)
 
         try:
-            from django.db import transaction  # type: ignore[import-not-found]
+            from django.db import transaction
         except ImportError:
             publish()
             return

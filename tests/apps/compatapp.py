@@ -41,3 +41,33 @@ def tick() -> None:
 
 if os.environ.get("COMPAT_TICK_DIR"):
     app.conf.beat_schedule = {"tick": {"task": "compat.tick", "schedule": 0.5}}
+
+
+@app.task(name="compat.asleep")
+async def asleep(seconds: float) -> float:
+    """The asyncio pool's form of ``compat.sleep`` (for the gevent vs asyncio figures)."""
+    import asyncio
+
+    await asyncio.sleep(seconds)
+    return seconds
+
+
+@app.task(name="compat.limited", soft_time_limit=0.5)
+def limited(seconds: float) -> str:
+    from celeriac.errors import SoftTimeLimitExceeded
+
+    try:
+        time.sleep(seconds)
+    except SoftTimeLimitExceeded:
+        return "soft limit"
+    return "no limit"
+
+
+@app.task(name="compat.awhen")
+async def awhen(seconds: float) -> list[float]:
+    """``compat.when`` for the asyncio pool."""
+    import asyncio
+
+    started = time.time()
+    await asyncio.sleep(seconds)
+    return [started, time.time()]

@@ -10,6 +10,29 @@ the commands other packages add through the ``celeriac.commands`` entry point gr
 
 from __future__ import annotations
 
-from celeriac.cli.group import main
+import os
+import sys
+
+
+def _gevent_wanted(argv: list[str]) -> bool:
+    """``worker -P gevent`` (any spelling) or ``CELERIAC_WORKER_POOL=gevent``."""
+    if "worker" not in argv and "multi" not in argv:
+        return False
+    for i, arg in enumerate(argv):
+        if arg in ("-P", "--pool") and i + 1 < len(argv) and argv[i + 1] == "gevent":
+            return True
+        if arg in ("-Pgevent", "--pool=gevent"):
+            return True
+    return os.environ.get("CELERIAC_WORKER_POOL") == "gevent"
+
+
+if _gevent_wanted(sys.argv[1:]):
+    # As Celery: patch before anything else is imported, so that sockets, locks, queues and
+    # sleeps of the app and its libraries cooperate (docs/celery-compat.md, "Pools").
+    from gevent import monkey
+
+    monkey.patch_all()
+
+from celeriac.cli.group import main  # noqa: E402 (after the patch)
 
 __all__ = ["main"]

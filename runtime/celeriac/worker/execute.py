@@ -218,8 +218,13 @@ class Executor:
     # -- running ---------------------------------------------------------------------------------
 
     def limits(self, job: Job) -> tuple[float | None, float | None]:
-        """(soft, hard) time limits of a job in seconds: the message's, else the worker's."""
+        """(soft, hard) time limits of a job in seconds: the message's, else the task's (as
+        registered in this worker: a producer without the task sends none), else the worker's."""
         hard, soft = job.message.timelimit if job.message.timelimit else (None, None)
+        if soft is None:
+            soft = job.task.soft_time_limit
+        if hard is None:
+            hard = job.task.time_limit
         return (soft if soft is not None else self.soft_time_limit,
                 hard if hard is not None else self.time_limit)
 

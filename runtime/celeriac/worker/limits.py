@@ -37,7 +37,7 @@ INTERRUPT_SIGNAL = signal.SIGUSR2  #: the signal that carries an interruption to
 class Watched:
     """A running task with limits (or that may be terminated)."""
 
-    __slots__ = ("fired", "hard_at", "ident", "key", "payload", "soft_at", "token")
+    __slots__ = ("fired", "glet", "hard_at", "ident", "key", "payload", "soft_at", "token")
 
     def __init__(self, key: str, ident: int, soft_at: float | None = None, hard_at: float | None = None) -> None:
         self.key = key
@@ -48,6 +48,8 @@ class Watched:
         self.hard_at = hard_at
         self.fired: list[type[BaseException]] = []
         """Exceptions raised into it so far."""
+        self.glet: object = _current_greenlet() if _current_greenlet is not None else None
+        """The greenlet running it (the gevent pool), killed with the exception instead."""
         self.payload: object = None
         """Whatever the caller attached (the executor's job)."""
         self.token = [True]
@@ -188,6 +190,9 @@ class Interrupter:
 
     def _raise(self, w: Watched, exc: type[BaseException]) -> None:
         w.fired.append(exc)
+        if w.glet is not None and _kill_greenlet is not None:
+            _kill_greenlet(w.glet, exc)
+            return
         if w.ident == self._main_ident and self._main_handler:
             self._pending_main = exc
             signal.pthread_kill(w.ident, INTERRUPT_SIGNAL)
@@ -195,10 +200,32 @@ class Interrupter:
             _async_raise(w.ident, exc)
 
     def _cancel_pending(self, w: Watched) -> None:
+        if w.glet is not None:
+            return  # a greenlet's kill cannot be taken back; the token makes it rare
         if w.ident == self._main_ident and self._main_handler:
             self._pending_main = None
         else:
             _async_raise(w.ident, None)
+
+
+_current_greenlet: Callable[[], object] | None = None
+_kill_greenlet: Callable[[object, type[BaseException]], None] | None = None
+
+
+def use_greenlets() -> None:
+    """The gevent pool: tasks run in greenlets, so limits kill the greenlet with the
+    exception (raised at its next switch) instead of raising into a thread."""
+    global _current_greenlet, _kill_greenlet
+    import gevent
+
+    def kill(glet: object, exc: type[BaseException]) -> None:
+        kill_one = getattr(glet, "kill", None)
+        if kill_one is not None:  # a gevent.Greenlet (a patched thread): do not wait for it
+            kill_one(exc, block=False)
+        else:
+            gevent.kill(glet, exc)
+
+    _current_greenlet, _kill_greenlet = gevent.getcurrent, kill
 
 
 def _async_raise(ident: int, exc: type[BaseException] | None) -> None:

@@ -28,8 +28,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-POOLS = ("prefork", "threads", "asyncio", "solo")  #: the pools a worker can run
+POOLS = ("prefork", "threads", "asyncio", "solo", "gevent")  #: the pools a worker can run
 ASYNCIO_DEFAULT_CONCURRENCY = 100  #: coroutines at once when ``--concurrency`` is not given
+GEVENT_DEFAULT_CONCURRENCY = 1000  #: greenlets at once (celeriac.worker.pools.gevent)
 
 
 def _mask(url: str) -> str:
@@ -59,7 +60,8 @@ class Worker:
         self.pool_name = pool or conf.worker_pool
         if self.pool_name not in POOLS:
             raise ValueError(f"unknown pool {self.pool_name!r}; use one of {', '.join(POOLS)}")
-        default_concurrency = ASYNCIO_DEFAULT_CONCURRENCY if self.pool_name == "asyncio" else (os.cpu_count() or 1)
+        default_concurrency = {"asyncio": ASYNCIO_DEFAULT_CONCURRENCY, "gevent": GEVENT_DEFAULT_CONCURRENCY}.get(
+            self.pool_name, os.cpu_count() or 1)
         self.concurrency = concurrency or conf.worker_concurrency or default_concurrency
         if self.pool_name == "solo":
             self.concurrency = 1
@@ -105,6 +107,10 @@ class Worker:
             from celeriac.worker.pools.asyncio import AsyncioPool
 
             return AsyncioPool(self.concurrency, self.prefetch)
+        if self.pool_name == "gevent":
+            from celeriac.worker.pools.gevent import GeventPool
+
+            return GeventPool(self.concurrency, self.prefetch)
         from celeriac.worker.pools.solo import SoloPool
 
         fair = self.pool_name == "prefork" and self.optimization == "fair"
@@ -152,8 +158,15 @@ class Worker:
             self.consumer.max_memory_kib = conf.worker_max_memory_per_child
             self.consumer.exit_on_hard_limit = True
             self.consumer.executor.limiter.share = 1.0 / self.concurrency
-        signal.signal(signal.SIGTERM, self._on_signal)
-        signal.signal(signal.SIGINT, self._on_signal)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            if self.pool_name == "gevent":
+                # gevent runs the handler in a greenlet of its own: stopping blocks on locks,
+                # which a plain handler (run inside the event loop) may not do
+                import gevent
+
+                gevent.signal_handler(sig, self._on_signal, sig, None)
+            else:
+                signal.signal(sig, self._on_signal)
         self.app.broker.ensure_queues(self.queues)
         server = None
         port = self.app.conf.worker_health_port
