@@ -145,3 +145,34 @@ def test_ctrl_c_once_and_twice(redis_url: str, cli_worker: Any) -> None:
                 assert [r.get(timeout=10) for r in slow] == [1.5, 1.5]
     finally:
         app.close()
+
+
+def test_multi_start_stop_restart(redis_url: str, tmp_path: Path) -> None:
+    app = _client(redis_url)
+    try:
+        res = _run(redis_url, "-A", "compatapp", "multi", "start", "m1", "m2", "--pidfile-dir", str(tmp_path),
+                   "--logfile-dir", str(tmp_path), "-P", "threads", "-c", "2")
+        assert res.returncode == 0, res.stdout + res.stderr
+        hosts = [f"m1@{socket.gethostname()}", f"m2@{socket.gethostname()}"]
+        wait_for(lambda: len(app.control.ping(destination=hosts, timeout=0.5)) == 2, 30, what="both up")
+        first = (tmp_path / "m1.pid").read_text().strip()
+        assert app.send_task("compat.add", (4, 4)).get(timeout=10) == 8
+        res = _run(redis_url, "-A", "compatapp", "multi", "restart", "m1", "--pidfile-dir", str(tmp_path),
+                   "--logfile-dir", str(tmp_path), "-P", "threads")
+        assert res.returncode == 0 and "m1: stopped" in res.stdout, res.stdout + res.stderr
+        wait_for(lambda: (tmp_path / "m1.pid").exists() and (tmp_path / "m1.pid").read_text().strip() != first,
+                 30, what="m1 restarted")
+        wait_for(lambda: len(app.control.ping(destination=hosts, timeout=0.5)) == 2, 30, what="both up again")
+        res = _run(redis_url, "multi", "stopwait", "m1", "m2", "--pidfile-dir", str(tmp_path))
+        assert res.returncode == 0 and res.stdout.count("stopped") == 2, res.stdout + res.stderr
+        assert not (tmp_path / "m1.pid").exists() and not (tmp_path / "m2.pid").exists()
+        assert "celeriac worker m1@" in (tmp_path / "m1.log").read_text()
+    finally:
+        app.close()
+
+
+def test_shell_has_the_app_and_its_tasks(redis_url: str) -> None:
+    env = _env(redis_url)
+    res = subprocess.run([sys.executable, "-m", "celeriac.cli", "-A", "compatapp", "shell"], env=env, cwd=APPS,
+                         input="print('main', app.main, add.name)\n", capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and "main compatapp compat.add" in res.stdout, res.stdout + res.stderr

@@ -301,3 +301,8 @@ from celeriac.cli import status as _status_cli  # noqa: E402
 for _command in (_observe_cli.events, _observe_cli.inspect, _observe_cli.control, _observe_cli.task,
                  _status_cli.status):
     main.add_command(_command)
+
+from celeriac.cli import multi as _multi_cli  # noqa: E402
+
+main.add_command(_multi_cli.multi)
+main.add_command(_multi_cli.shell)
