@@ -1,4 +1,5 @@
-"""Another language's producer: enqueue and read a result with nothing but redis-cli."""
+"""Another language's producer: enqueue with redis-cli, read the result back (the msgpack record
+decoded with Python's msgpack library, as any language's would)."""
 
 from __future__ import annotations
 
