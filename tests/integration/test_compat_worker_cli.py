@@ -176,3 +176,19 @@ def test_shell_has_the_app_and_its_tasks(redis_url: str) -> None:
     res = subprocess.run([sys.executable, "-m", "celeriac.cli", "-A", "compatapp", "shell"], env=env, cwd=APPS,
                          input="print('main', app.main, add.name)\n", capture_output=True, text=True, timeout=60)
     assert res.returncode == 0 and "main compatapp compat.add" in res.stdout, res.stdout + res.stderr
+
+
+def test_dash_e_turns_task_events_on(redis_url: str, cli_worker: Any) -> None:
+    w = cli_worker("-A", "compatapp", "worker", "-P", "threads", "-E", "-n", "events@x",
+                   env={"CELERIAC_WORKER_SEND_TASK_EVENTS": "false"})
+    app = _client(redis_url)
+    try:
+        start = app.last_event_id()
+        wait_for(lambda: app.control.ping(destination=["events@x"], timeout=0.5), 30, what="up")
+        r = app.send_task("compat.add", (1, 2))
+        assert r.get(timeout=10) == 3
+        wait_for(lambda: any(e.get("type") == "task-succeeded" and e.get("uuid") == r.id
+                             for _i, e in app.read_events(start, 1000)), 10, what="task-succeeded event")
+    finally:
+        app.close()
+    w.stop()
