@@ -192,3 +192,21 @@ def test_dash_e_turns_task_events_on(redis_url: str, cli_worker: Any) -> None:
     finally:
         app.close()
     w.stop()
+
+
+def test_banner_lists_included_tasks_and_a_bad_attribute_setting_fails_naming_it(
+        redis_url: str, cli_worker: Any) -> None:
+    w = cli_worker("-A", "includeapp", "worker", "-P", "threads", "-n", "incl@x")
+    app = _client(redis_url)
+    try:
+        wait_for(lambda: app.control.ping(destination=["incl@x"], timeout=0.5), 30, what="up")
+        assert app.send_task("included.echo", (7,)).get(timeout=10) == 7
+    finally:
+        app.close()
+    w.stop()
+    assert "tasks:       included.echo" in w.output.decode(), w.output.decode()
+    env = _env(redis_url, INCLUDEAPP_BAD_CONCURRENCY="1")
+    res = subprocess.run([sys.executable, "-m", "celeriac.cli", "-A", "includeapp", "worker"], env=env,
+                         cwd=APPS, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
+    assert "setting 'worker_concurrency' must be an integer, got 'two'" in res.stderr, res.stderr
