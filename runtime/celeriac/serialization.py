@@ -125,8 +125,16 @@ def _msgpack_loads(data: bytes) -> Any:
     return msgpack.unpackb(data, raw=False)
 
 
+class _YamlDumper(yaml.SafeDumper):
+    """Safe YAML that also writes dict subclasses (signatures) as mappings, tuples as lists."""
+
+
+_YamlDumper.add_multi_representer(dict, _YamlDumper.represent_dict)
+_YamlDumper.add_multi_representer(tuple, lambda dumper, value: dumper.represent_list(list(value)))
+
+
 def _yaml_dumps(obj: Any) -> bytes:
-    return yaml.safe_dump(obj, allow_unicode=True).encode()
+    return yaml.dump(obj, Dumper=_YamlDumper, allow_unicode=True).encode()
 
 
 def _yaml_loads(data: bytes) -> Any:

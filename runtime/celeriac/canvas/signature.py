@@ -266,6 +266,10 @@ class Signature(dict[str, Any]):
             return chain(*self.tasks, other, app=self._app)
         return chain(self, other, app=self._app)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its wire dict (the app is not pickled; the current one is used)."""
+        return (Signature.from_dict, (self.to_dict(),))
+
     def __deepcopy__(self, memo: dict[int, Any]) -> Signature:
         return Signature.from_dict(self.to_dict(), self._app)
 

@@ -93,3 +93,17 @@ def test_celery_only_settings_are_accepted_with_a_warning() -> None:
     assert len(notes) == 3 and any("broker_pool_limit" in n and "no effect" in n for n in notes)
     assert app.conf.broker_pool_limit == 20 and app.conf.result_extended is True
     assert app.conf.worker_send_task_events is False  # a setting with its Celery meaning: no warning
+
+
+def test_signatures_pickle_and_travel_in_every_serializer() -> None:
+    import pickle
+
+    app = _app()
+    add = next(t for n, t in app.tasks.items() if n.endswith("add"))
+    c = chain(add.s(1, 1), add.s(2))
+    again = pickle.loads(pickle.dumps(c))
+    assert type(again) is chain and again.to_dict() == c.to_dict()
+    for name in ("json", "msgpack", "yaml", "pickle"):
+        ctype, payload = serialization.dumps({"sig": add.s(1, 2)}, name)
+        back = serialization.loads(payload, ctype, serialization.accepted([name]))
+        assert maybe_signature(back["sig"], app) == add.s(1, 2), name
