@@ -16,7 +16,7 @@ import kopf
 
 from celeriac_operator import metrics
 from celeriac_operator.decide.schedules import InvalidScheduleSpec
-from celeriac_operator.handlers.lifecycle import context_of
+from celeriac_operator.handlers.lifecycle import context_of, reconcile
 
 #: (group, version, plural) of the Schedule kind.
 SCHEDULES = ("celeriac.dev", "v1alpha1", "schedules")
@@ -29,29 +29,13 @@ POLL_S = float(os.environ.get("CELERIAC_OPERATOR_SCHEDULE_POLL_S", "1.0"))
 @kopf.on.update(*SCHEDULES, id="schedule_update", field="spec")
 @kopf.on.resume(*SCHEDULES, id="schedule_resume")
 async def schedule_synced(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    metrics.RECONCILES.labels(kind="Schedule").inc()
-    try:
-        await context_of(memo).schedules.sync(body)
-    except InvalidScheduleSpec as exc:
-        metrics.RECONCILE_ERRORS.labels(kind="Schedule").inc()
-        raise kopf.PermanentError(str(exc)) from exc
-    except kopf.TemporaryError:
-        raise
-    except Exception as exc:
-        metrics.RECONCILE_ERRORS.labels(kind="Schedule").inc()
-        raise kopf.TemporaryError(f"schedule sync failed: {exc}", delay=2) from exc
+    await reconcile("Schedule", "schedule sync failed", lambda: context_of(memo).schedules.sync(body),
+                    invalid=(InvalidScheduleSpec,))
 
 
 @kopf.on.delete(*SCHEDULES, id="schedule_remove")
 async def schedule_deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    metrics.RECONCILES.labels(kind="Schedule").inc()
-    try:
-        await context_of(memo).schedules.removed(body)
-    except kopf.TemporaryError:
-        raise
-    except Exception as exc:
-        metrics.RECONCILE_ERRORS.labels(kind="Schedule").inc()
-        raise kopf.TemporaryError(f"schedule removal failed: {exc}", delay=2) from exc
+    await reconcile("Schedule", "schedule removal failed", lambda: context_of(memo).schedules.removed(body))
 
 
 @kopf.timer(*SCHEDULES, id="schedule_status", interval=POLL_S, initial_delay=POLL_S)

@@ -12,10 +12,9 @@ from typing import Any
 
 import kopf
 
-from celeriac_operator import metrics
 from celeriac_operator.decide.enqueue import InvalidTaskSpec
 from celeriac_operator.decide.status import TERMINAL_STATES
-from celeriac_operator.handlers.lifecycle import context_of
+from celeriac_operator.handlers.lifecycle import context_of, reconcile
 
 #: (group, version, plural) of the Task kind.
 TASKS = ("celeriac.dev", "v1alpha1", "tasks")
@@ -31,41 +30,16 @@ def _needs_resume(status: kopf.Status, spec: kopf.Spec, **_: Any) -> bool:
 
 @kopf.on.create(*TASKS, id="task_enqueue")
 async def task_created(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    metrics.RECONCILES.labels(kind="Task").inc()
-    try:
-        await context_of(memo).tasks.created(body)
-    except InvalidTaskSpec as exc:
-        metrics.RECONCILE_ERRORS.labels(kind="Task").inc()
-        raise kopf.PermanentError(str(exc)) from exc
-    except kopf.TemporaryError:
-        raise
-    except Exception as exc:
-        metrics.RECONCILE_ERRORS.labels(kind="Task").inc()
-        raise kopf.TemporaryError(f"enqueue failed: {exc}", delay=2) from exc
+    await reconcile("Task", "enqueue failed", lambda: context_of(memo).tasks.created(body),
+                    invalid=(InvalidTaskSpec,))
 
 
 @kopf.on.resume(*TASKS, id="task_resume", when=_needs_resume)
 async def task_resumed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    metrics.RECONCILES.labels(kind="Task").inc()
-    try:
-        await context_of(memo).tasks.resumed(body)
-    except InvalidTaskSpec as exc:
-        metrics.RECONCILE_ERRORS.labels(kind="Task").inc()
-        raise kopf.PermanentError(str(exc)) from exc
-    except kopf.TemporaryError:
-        raise
-    except Exception as exc:
-        metrics.RECONCILE_ERRORS.labels(kind="Task").inc()
-        raise kopf.TemporaryError(f"resync failed: {exc}", delay=2) from exc
+    await reconcile("Task", "resync failed", lambda: context_of(memo).tasks.resumed(body),
+                    invalid=(InvalidTaskSpec,))
 
 
 @kopf.on.delete(*TASKS, id="task_revoke", when=_unfinished)
 async def task_deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    metrics.RECONCILES.labels(kind="Task").inc()
-    try:
-        await context_of(memo).tasks.deleted(body)
-    except kopf.TemporaryError:
-        raise
-    except Exception as exc:
-        metrics.RECONCILE_ERRORS.labels(kind="Task").inc()
-        raise kopf.TemporaryError(f"revoke failed: {exc}", delay=2) from exc
+    await reconcile("Task", "revoke failed", lambda: context_of(memo).tasks.deleted(body))
