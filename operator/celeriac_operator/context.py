@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Coroutine
 from typing import Any
 
@@ -37,9 +36,6 @@ class Context:
         self.tasks = TaskTracker(self.runtime, self.kube, self.writer, config)
         self.schedules = ScheduleSync(self.runtime, self.kube, self.writer)
         self._loops: list[asyncio.Task[None]] = []
-        self.started_at = time.time()
-        self.heartbeat = time.monotonic()
-        """Last time the event loop ran the heartbeat (``/livez``)."""
         self.broker_ok = False
 
     async def start(self) -> None:
@@ -47,8 +43,7 @@ class Context:
         await self.tasks.start_cursor()
         self.broker_ok = True
         for coro in (self.writer.run(), self.tasks.run_events(), self.tasks.run_lookups(),
-                     self.tasks.run_resync(), self.tasks.run_started_probe(), self.tasks.run_ttl(),
-                     self._beat()):
+                     self.tasks.run_resync(), self.tasks.run_started_probe(), self.tasks.run_ttl()):
             self._spawn(coro)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -59,11 +54,6 @@ class Context:
     def _loop_ended(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
             logger.critical("operator loop %s died", task.get_coro(), exc_info=task.exception())
-
-    async def _beat(self) -> None:
-        while True:
-            self.heartbeat = time.monotonic()
-            await asyncio.sleep(1.0)
 
     async def stop(self) -> None:
         await self.writer.drained(5.0)
