@@ -62,5 +62,6 @@ class Context:
         for task in self._loops:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        self.runtime.close()
+        # Closing the app may flush a producer and closes broker sockets: off the loop too.
+        await asyncio.to_thread(self.runtime.close)
         self.kube.close()
