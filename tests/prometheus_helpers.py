@@ -231,9 +231,12 @@ def runtime_metrics() -> dict[str, tuple[str, tuple[str, ...]]]:
         if isinstance(metric, MetricWrapperBase):
             out[metric._name] = (metric._type, tuple(metric._labelnames))
 
-    class _Idle:
+    class _Lease:
+        is_leader = False
+
+    class _Idle:  # a BeatFigures (celeriac.metrics) of a beat that has done nothing yet
         fired = missed = 0
-        lease = None
+        lease = _Lease()
 
     for family in BeatCollector(_Idle()).collect():
         out[family.name] = (family.type, ())
