@@ -5,7 +5,9 @@ underneath; the operator's loop also carries kopf's watch streams and the ``/liv
 probe, so those calls must run in their thread pools. Here the broker and the API server
 are TCP listeners that accept connections and never send a byte (a stalled network or a
 hung server): more calls than there are threads hang on them, while the loop must keep
-turning and ``/livez`` must keep answering at once.
+turning and ``/livez`` must keep answering. A call made on the loop would hold it until
+the silent server lets go (no socket timeout is set: forever), so a one-second bound on
+every tick and probe tells the two apart even on a loaded machine.
 """
 
 from __future__ import annotations
@@ -99,8 +101,8 @@ async def test_hung_broker_and_api_calls_leave_the_loop_and_livez_free(silent: S
                     async with session.get(f"http://127.0.0.1:{port}/livez") as response:
                         assert response.status == 200
                     probes.append(time.monotonic() - started)
-        assert max(gaps) < 0.25, f"the event loop stalled {max(gaps):.3f}s"
-        assert probes and max(probes) < 0.25, f"/livez took {max(probes):.3f}s"
+        assert max(gaps) < 1.0, f"the event loop stalled {max(gaps):.3f}s"
+        assert probes and max(probes) < 1.0, f"/livez took {max(probes):.3f}s"
         hung = sum(1 for c in calls if not c.done())
         assert hung >= DEFAULT_THREADS + 2, "the silent servers should have held the calls"
     finally:
