@@ -1,6 +1,6 @@
 """Every dashboard panel and every alert of the chart, run against a real Prometheus that
-scrapes real processes: a prefork worker, a beat and (once it can run here) the operator
-with a WorkerPool in the Kubernetes API emulator.
+scrapes real processes: a prefork worker, a beat and the operator with a WorkerPool in the
+Kubernetes API emulator.
 
 After a workload with successes, failures, a retry, a redelivery, a dead letter and a
 delayed message, each expression must be accepted by Prometheus and return data (alerts:
@@ -10,19 +10,15 @@ found generically, so a panel added later is checked too.
 
 Two stacks: without the operator (workers and beat only, a real deployment without
 Kubernetes) the runtime panels must have data and the operator's must still be valid
-queries; with the operator (in the API emulator, with a Task and a mistyped Schedule) its
-panels must have data too, and the ``celeriac_pool_*`` ones as soon as the WorkerPool
-handlers exist (a WorkerPool with a waiting message is then created; until then those
-expressions are only checked to be valid queries).
+queries; with the operator (in the API emulator, with a Task, a mistyped Schedule and a
+WorkerPool that gets one message) its panels and the ``celeriac_pool_*`` ones must have
+data too.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -56,21 +52,11 @@ def prometheus() -> Iterator[Callable[..., ph.Prometheus]]:
 
 def _operator_missing() -> str | None:
     """Why the operator cannot run here yet (None: it can)."""
-    if importlib.util.find_spec("celeriac_operator.cli") is None:
-        return "celeriac_operator.cli does not exist yet"
-    if not (ROOT / "tests" / "kubeapi").is_dir():
-        return "the Kubernetes API emulator (tests/kubeapi) does not exist yet"
     if importlib.util.find_spec("kopf") is None:
         if os.environ.get("CI"):
             pytest.fail("kopf is not installed (CI must install the operator extra)")
         return "kopf is not installed (pip install -e '.[operator]')"
     return None
-
-
-def _pools_available() -> bool:
-    """The WorkerPool handlers (and with them the ``celeriac_pool_*`` series) exist."""
-    return (importlib.util.find_spec("celeriac_operator.handlers.workerpools") is not None
-            and (ROOT / "crds" / "workerpools.celeriac.dev.yaml").is_file())
 
 
 def _runtime(make_app: Any, cli_worker: Any, worker_port: int, beat_port: int) -> None:
@@ -109,43 +95,24 @@ def _operator(request: pytest.FixtureRequest, cli_worker: Any, redis_url: str, p
     meta = {"namespace": NAMESPACE}
     kube.create({"apiVersion": "celeriac.dev/v1alpha1", "kind": "Task", "metadata": {"name": "add", **meta},
                  "spec": {"task": "mon.add", "args": [2, 3]}})
-    pools = _pools_available()
-    if pools:  # at zero replicas (its queue is empty) until the test sends it a message
-        kube.create({"apiVersion": "celeriac.dev/v1alpha1", "kind": "WorkerPool",
-                     "metadata": {"name": POOL, **meta},
-                     "spec": {"app": "monitorapp", "queues": [POOL_QUEUE],
-                              "autoscaling": {"minReplicas": 0, "maxReplicas": 3, "pollIntervalSeconds": 1}}})
+    # At zero replicas (its queue is empty) until the test sends it a message.
+    kube.create({"apiVersion": "celeriac.dev/v1alpha1", "kind": "WorkerPool",
+                 "metadata": {"name": POOL, **meta},
+                 "spec": {"app": "monitorapp", "queues": [POOL_QUEUE],
+                          "autoscaling": {"minReplicas": 0, "maxReplicas": 3, "pollIntervalSeconds": 1}}})
     args = ["--namespace", NAMESPACE, "--metrics-port", str(port), "--lease-duration", "3"]
     pythonpath = os.pathsep.join([str(APPS), str(ROOT / "runtime"), str(ROOT / "operator")])
     env = {"PYTHONPATH": pythonpath, "KUBECONFIG": str(kube.kubeconfig), "CELERIAC_BROKER_URL": redis_url}
-    if any(ep.name == "operator" for ep in importlib.metadata.entry_points(group="celeriac.commands")):
-        cli_worker("operator", *args, env=env)  # `celeriac operator`, as the image runs it
-    else:  # the venv was installed before the entry point: the same click command, called directly
-        proc = _python(["-c", f"from celeriac_operator.cli import operator; operator({args!r})"], env)
-        request.addfinalizer(lambda: _stop(proc))
+    cli_worker("operator", *args, env=env)  # `celeriac operator`, as the image runs it
     errors = 'celeriac_operator_reconcile_errors_total{kind="Schedule"}'
     wait_for(lambda: prom.value(errors) == 0.0, 60, interval=0.3, what=f"{errors} scraped at 0")
     kube.create({"apiVersion": "celeriac.dev/v1alpha1", "kind": "Schedule",
                  "metadata": {"name": "typo", **meta},
                  "spec": {"task": "mon.tick", "every": "1h", "timeZone": "Mars/Olympus_Mons"}})
-    if pools:  # work for the idle pool: the autoscaler scales it up (a scale event)
-        ups = f'celeriac_pool_scale_events_total{{namespace="{NAMESPACE}",pool="{POOL}",direction="up"}}'
-        wait_for(lambda: prom.value(ups) == 0.0, 60, interval=0.3, what=f"{ups} scraped at 0")
-        request.getfixturevalue("make_app")("monitorapp").send_task("mon.add", (1, 1), queue=POOL_QUEUE)
-
-
-def _python(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, *args], env={**os.environ, **env},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
+    # Work for the idle pool: the autoscaler scales it up (a scale event).
+    ups = f'celeriac_pool_scale_events_total{{namespace="{NAMESPACE}",pool="{POOL}",direction="up"}}'
+    wait_for(lambda: prom.value(ups) == 0.0, 60, interval=0.3, what=f"{ups} scraped at 0")
+    request.getfixturevalue("make_app")("monitorapp").send_task("mon.add", (1, 1), queue=POOL_QUEUE)
 
 
 def _expressions() -> list[tuple[str, str]]:
@@ -210,7 +177,7 @@ def test_every_panel_and_alert_returns_data(with_operator: bool, request: pytest
         _operator(request, cli_worker, redis_url, operator_port, prom)
     sources = {"runtime"}
     if with_operator:
-        sources |= {"operator", "pool"} if _pools_available() else {"operator"}
+        sources |= {"operator", "pool"}
     # Counters need two scrapes for rate(); the collector refreshes queue gauges per heartbeat.
     last: list[list[str]] = []
 
@@ -234,7 +201,7 @@ def test_every_panel_and_alert_returns_data(with_operator: bool, request: pytest
         wait_for(lambda: any(a.get("kind") == "Schedule" for a in
                              _active_alerts(prom).get("CeleriacOperatorReconcileErrors", [])),
                  30, interval=0.5, what="CeleriacOperatorReconcileErrors pending for Schedule")
-    if with_operator and _pools_available():
+    if with_operator:
         wait_for(lambda: any(a.get("pool") == POOL for a in
                              _active_alerts(prom).get("CeleriacBacklogWithoutReadyWorkers", [])),
                  30, interval=0.5, what="CeleriacBacklogWithoutReadyWorkers pending for the pool")
@@ -255,7 +222,7 @@ def test_every_panel_and_alert_returns_data(with_operator: bool, request: pytest
         # The first error shows in the panel's and the alert's increase()/rate().
         errors = 'increase(celeriac_operator_reconcile_errors_total{kind="Schedule"}[5m])'
         assert wait_for(lambda: (prom.value(errors) or 0) > 0, 30, interval=0.5, what=errors)
-    if with_operator and _pools_available():  # the idle pool scaled up for its one message
+    if with_operator:  # the idle pool scaled up for its one message
         pool = f'namespace="{NAMESPACE}", pool="{POOL}"'
         assert prom.value(f'sum(celeriac_pool_scale_events_total{{{pool}, direction="up"}})') == 1.0
         ups = f'sum(increase(celeriac_pool_scale_events_total{{{pool}, direction="up"}}[5m]))'
