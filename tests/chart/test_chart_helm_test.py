@@ -13,15 +13,13 @@ import os
 import shutil
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chart_helpers import CHART, ROOT
-from helpers import free_port, wait_for
+from operator_helpers import OperatorProcess
 
 pytest.importorskip("kopf")
 
@@ -55,36 +53,16 @@ def test_helm_test_through_the_broker(redis_url: str, tmp_path: Path) -> None:
 def test_helm_test_through_the_operator(redis_url: str, kube_api: Any, tmp_path: Path) -> None:
     kube_api.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
     kube_api.install_crds(sorted((ROOT / "crds").glob("*.yaml")))
-    health = free_port()
-    log = (tmp_path / "operator.log").open("wb")
-    operator = subprocess.Popen(
-        [sys.executable, "-m", "celeriac_operator", "--namespace", NS, "--no-leader-election",
-         "--health-port", str(health), "--health-bind", "127.0.0.1"],
-        env=script_env(redis_url, KUBECONFIG=str(kube_api.kubeconfig)),
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def ready() -> bool:
-        assert operator.poll() is None, (tmp_path / "operator.log").read_text()[-4000:]
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{health}/readyz", timeout=1) as r:
-                return r.status == 200
-        except (urllib.error.URLError, OSError):
-            return False
-
+    operator = OperatorProcess(["--namespace", NS, "--no-leader-election"],
+                               script_env(redis_url, KUBECONFIG=str(kube_api.kubeconfig)),
+                               tmp_path / "operator.log")
     try:
-        wait_for(ready, 30, interval=0.1, what="operator /readyz")
+        operator.wait_ready()
         done = run_check(tmp_path, script_env(redis_url, CHECK_OPERATOR="1",
                                               KUBECONFIG=str(kube_api.kubeconfig)))
-        assert done.returncode == 0, (done.stdout + done.stderr
-                                      + (tmp_path / "operator.log").read_text()[-4000:])
+        assert done.returncode == 0, done.stdout + done.stderr + operator.output()[-4000:]
         assert "(through the operator): SUCCESS" in done.stdout
         # The script deletes its Task afterwards (a hook leaves nothing behind).
         assert kube_api.list("celeriac.dev/v1alpha1", "Task", NS) == []
     finally:
-        operator.terminate()
-        try:
-            operator.wait(20)
-        except subprocess.TimeoutExpired:
-            operator.kill()
-            operator.wait(5)
-        log.close()
+        operator.stop()

@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import base64
 import os
-import subprocess
-import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from helpers import free_port, wait_for
+from helpers import wait_for
 from kubeapi import KubeAPI
 from kubelet import Kubelet
+from operator_helpers import OperatorProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 APPS = ROOT / "tests" / "apps"
@@ -32,28 +31,9 @@ NS = "default"
 
 
 @pytest.fixture
-def operator_proc(
-    kube_api: KubeAPI, redis_url: str, tmp_path: Path
-) -> Iterator[subprocess.Popen[bytes]]:
-    kube_api.install_crds(sorted((ROOT / "crds").glob("*.yaml")))
-    env = {**os.environ, **kube_api.env(), "CELERIAC_BROKER_URL": redis_url}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "runtime"), str(ROOT / "operator")])
-    log = (tmp_path / "operator.log").open("wb")
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celeriac_operator", "--namespace", NS, "--no-leader-election",
-         "--metrics-port", str(port), "--metrics-bind", "127.0.0.1"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    proc.metrics_port = port  # type: ignore[attr-defined]
-    yield proc
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-    log.close()
+def operator_proc(start_operator: Callable[..., OperatorProcess]) -> OperatorProcess:
+    """One operator replica (no Lease) serving metrics, started by ``tests/operator``'s fixture."""
+    return start_operator("--no-leader-election")
 
 
 def _pool(name: str) -> dict[str, Any]:
@@ -92,7 +72,7 @@ def _cond(status: dict[str, Any], type_: str) -> dict[str, Any]:
 @pytest.mark.timeout(90)
 def test_burst_from_zero_scales_up_drains_and_returns_to_zero(
     kube_api: KubeAPI,
-    operator_proc: subprocess.Popen[bytes],
+    operator_proc: OperatorProcess,
     make_app: Any,
     redis_url: str,
     tmp_path: Path,
@@ -200,7 +180,7 @@ def _metrics(port: int) -> str:
 
 @pytest.mark.timeout(60)
 def test_autoscaling_off_follows_spec_replicas_and_kubectl_scale(
-    kube_api: KubeAPI, operator_proc: subprocess.Popen[bytes], make_app: Any
+    kube_api: KubeAPI, operator_proc: OperatorProcess, make_app: Any
 ) -> None:
     body = _pool("fixed")
     body["spec"]["autoscaling"] = {"enabled": False}
@@ -245,7 +225,7 @@ def test_autoscaling_off_follows_spec_replicas_and_kubectl_scale(
     dep = kube_api.get("apps/v1", "Deployment", "fixed-workers", NS)
     assert dep is not None and dep["metadata"]["generation"] == generation
 
-    text = _metrics(operator_proc.metrics_port)  # type: ignore[attr-defined]
+    text = _metrics(operator_proc.metrics_port)
     assert 'celeriac_pool_replicas{namespace="default",pool="fixed"} 0.0' in text  # no pods run
     assert 'celeriac_pool_desired_replicas{namespace="default",pool="fixed"} 3.0' in text
     assert 'celeriac_pool_queue_backlog{namespace="default",pool="fixed",queue="default"}' in text
