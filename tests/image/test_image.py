@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import free_port, wait_for
+from helpers import free_port, http_status, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 APPS = ROOT / "tests" / "apps"
@@ -112,16 +112,6 @@ def image(podman_env: dict[str, str], base_image: str,
     print(f"image built in {time.monotonic() - started:.1f}s")
     yield tag
     podman(podman_env, "rmi", "-f", tag, check=False)
-
-
-def http_status(port: int, path: str) -> int:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1) as r:
-            return int(r.status)
-    except urllib.error.HTTPError as e:
-        return int(e.code)
-    except OSError:
-        return 0
 
 
 def scrape(port: int) -> str:
