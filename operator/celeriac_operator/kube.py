@@ -35,6 +35,12 @@ COMPONENT = "celeriac-operator"
 
 _MERGE_PATCH = "application/merge-patch+json"
 
+#: Path prefixes of the API groups the operator writes to.
+_CELERIAC = f"/apis/{GROUP}/{VERSION}"
+_CORE = "/api/v1"
+_APPS = "/apis/apps/v1"
+_COORDINATION = "/apis/coordination.k8s.io/v1"
+
 
 class ApiError(Exception):
     """The API server refused a request (anything but 404 and 409)."""
@@ -133,8 +139,10 @@ class Kube:
             method, path, body=body, query=query, content_type=content_type))
 
     @staticmethod
-    def _path(plural: str, namespace: str, name: str | None = None, sub: str | None = None) -> str:
-        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}"
+    def _path(plural: str, namespace: str, name: str | None = None, sub: str | None = None, *,
+              api: str = _CELERIAC) -> str:
+        """``<api>/namespaces/<namespace>/<plural>[/<name>[/<sub>]]`` (celeriac kinds by default)."""
+        path = f"{api}/namespaces/{namespace}/{plural}"
         if name is not None:
             path += f"/{name}"
         if sub is not None:
@@ -159,7 +167,7 @@ class Kube:
             "reportingComponent": COMPONENT, "reportingInstance": self.reporting_instance,
             "firstTimestamp": now, "lastTimestamp": now, "count": 1,
         }
-        await self._request("POST", f"/api/v1/namespaces/{ref.namespace}/events", body=body)
+        await self._request("POST", self._path("events", ref.namespace, api=_CORE), body=body)
 
     async def delete(self, ref: ObjectRef) -> None:
         """Delete the object if it is still the same one (uid precondition)."""
@@ -171,9 +179,10 @@ class Kube:
     async def create(self, plural: str, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]:
         return dict(await self._request("POST", self._path(plural, namespace), body=dict(body)))
 
-    async def list(self, plural: str, namespace: str, *, label_selector: str | None = None) -> list[dict[str, Any]]:
+    async def list(self, plural: str, namespace: str, *, label_selector: str | None = None,
+                   api: str = _CELERIAC) -> list[dict[str, Any]]:
         query = {"labelSelector": label_selector} if label_selector else None
-        result = await self._request("GET", self._path(plural, namespace), query=query)
+        result = await self._request("GET", self._path(plural, namespace, api=api), query=query)
         return [dict(item) for item in result.get("items") or []]
 
     async def get(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
@@ -181,19 +190,14 @@ class Kube:
 
     # -- WorkerPool: the owned Deployment and its pods (apps/v1, core/v1) ---------------------
 
-    @staticmethod
-    def _deployment_path(namespace: str, name: str | None = None) -> str:
-        path = f"/apis/apps/v1/namespaces/{namespace}/deployments"
-        return f"{path}/{name}" if name else path
-
     async def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return dict(await self._request("GET", self._deployment_path(namespace, name)))
+            return dict(await self._request("GET", self._path("deployments", namespace, name, api=_APPS)))
         except NotFound:
             return None
 
     async def create_deployment(self, namespace: str, body: Mapping[str, Any]) -> None:
-        await self._request("POST", self._deployment_path(namespace), body=dict(body))
+        await self._request("POST", self._path("deployments", namespace, api=_APPS), body=dict(body))
 
     async def replace_deployment_spec(self, namespace: str, name: str, body: Mapping[str, Any]) -> None:
         """Make the Deployment's labels, our annotations and whole ``spec`` exactly ``body``'s
@@ -206,21 +210,19 @@ class Kube:
             {"op": "add", "path": "/metadata/annotations", "value": annotations},
             {"op": "replace", "path": "/spec", "value": body["spec"]},
         ]
-        await self._request("PATCH", self._deployment_path(namespace, name), body=ops,
+        await self._request("PATCH", self._path("deployments", namespace, name, api=_APPS), body=ops,
                             content_type="application/json-patch+json")
 
     async def scale_deployment(self, namespace: str, name: str, replicas: int) -> None:
-        await self._request("PATCH", self._deployment_path(namespace, name),
+        await self._request("PATCH", self._path("deployments", namespace, name, api=_APPS),
                             body={"spec": {"replicas": replicas}}, content_type=_MERGE_PATCH)
 
     async def list_pods(self, namespace: str, label_selector: str) -> builtins.list[dict[str, Any]]:
-        result = await self._request("GET", f"/api/v1/namespaces/{namespace}/pods",
-                                     query={"labelSelector": label_selector})
-        return [dict(item) for item in result.get("items") or []]
+        return await self.list("pods", namespace, label_selector=label_selector, api=_CORE)
 
     async def annotate_pod(self, namespace: str, name: str, annotations: Mapping[str, str]) -> None:
         with contextlib.suppress(NotFound):  # gone meanwhile: nothing to rank
-            await self._request("PATCH", f"/api/v1/namespaces/{namespace}/pods/{name}",
+            await self._request("PATCH", self._path("pods", namespace, name, api=_CORE),
                                 body={"metadata": {"annotations": dict(annotations)}},
                                 content_type=_MERGE_PATCH)
 
@@ -230,23 +232,18 @@ class Kube:
 
     # -- leader Lease (coordination.k8s.io/v1) -------------------------------------------------
 
-    @staticmethod
-    def _lease_path(namespace: str, name: str | None = None) -> str:
-        path = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
-        return f"{path}/{name}" if name else path
-
     async def read_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return dict(await self._request("GET", self._lease_path(namespace, name)))
+            return dict(await self._request("GET", self._path("leases", namespace, name, api=_COORDINATION)))
         except NotFound:
             return None
 
     async def create_lease(self, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        return dict(await self._request("POST", self._lease_path(namespace), body=dict(body)))
+        return dict(await self._request("POST", self._path("leases", namespace, api=_COORDINATION), body=dict(body)))
 
     async def replace_lease(self, namespace: str, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """PUT the Lease; the body's ``resourceVersion`` makes it a compare-and-set (409)."""
-        return dict(await self._request("PUT", self._lease_path(namespace, name), body=dict(body)))
+        return dict(await self._request("PUT", self._path("leases", namespace, name, api=_COORDINATION), body=dict(body)))
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
