@@ -15,11 +15,10 @@ import contextlib
 import logging
 import time
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from celeriac_operator.decide import schedules as decide_schedules
-from celeriac_operator.decide.status import TERMINAL_STATES
+from celeriac_operator.decide.status import TERMINAL_STATES, epoch_of
 from celeriac_operator.kube import API_VERSION, Conflict, Kube, NotFound, ObjectRef
 from celeriac_operator.queue import Runtime
 from celeriac_operator.writer import Writer
@@ -132,7 +131,7 @@ class ScheduleSync:
             created = str(item_meta.get("creationTimestamp") or "")
             runs.append(decide_schedules.RunTask(
                 name=str(item_meta.get("name")), state=state if state in TERMINAL_STATES else None,
-                created=_epoch(created)))
+                created=epoch_of(created) or 0.0))
         for name in decide_schedules.history_to_delete(
                 runs, successful_limit=int(spec.get("successfulTasksHistoryLimit", 3)),
                 failed_limit=int(spec.get("failedTasksHistoryLimit", 1))):
@@ -142,9 +141,3 @@ class ScheduleSync:
                 await self.kube.delete(ObjectRef(plural="tasks", kind="Task", namespace=namespace,
                                                  name=name, uid=uid))
 
-
-def _epoch(text: str) -> float:
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return 0.0

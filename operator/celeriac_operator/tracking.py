@@ -24,7 +24,6 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from celeriac_operator import metrics
@@ -100,7 +99,7 @@ class TaskTracker:
             self._want_lookup(task_id)
             return
         enqueued = await self.runtime.enqueue_once(request)
-        created = _created_epoch(meta)
+        created = decide_status.epoch_of(meta.get("creationTimestamp"))
         if created is not None:
             metrics.ENQUEUE_LATENCY.observe(max(0.0, time.time() - created))
         if enqueued:
@@ -125,7 +124,7 @@ class TaskTracker:
         state = status.get("state")
         if state in decide_status.TERMINAL_STATES:
             ttl = (body.get("spec") or {}).get("ttlSecondsAfterFinished")
-            finished = _parse_epoch(status.get("finishedAt"))
+            finished = decide_status.epoch_of(status.get("finishedAt"))
             if ttl is not None:
                 ref = ObjectRef.from_body(body, plural="tasks")
                 self._schedule_ttl(ref, (finished or time.time()) + float(ttl))
@@ -206,7 +205,7 @@ class TaskTracker:
         if finished:
             self.by_id.pop(tracked.task_id, None)
             if tracked.ttl_s is not None:
-                finished_at = _parse_epoch(new.get("finishedAt")) or time.time()
+                finished_at = decide_status.epoch_of(new.get("finishedAt")) or time.time()
                 self._schedule_ttl(tracked.ref, finished_at + tracked.ttl_s)
 
     # -- bookkeeping ----------------------------------------------------------------------------
@@ -348,18 +347,3 @@ class TaskTracker:
                 logger.warning("ttl delete of %s/%s failed (retrying): %s", ref.namespace, ref.name, exc)
                 self._schedule_ttl(ref, time.time() + 5.0)
 
-
-def _created_epoch(meta: Mapping[str, Any]) -> float | None:
-    return _parse_epoch(meta.get("creationTimestamp"))
-
-
-def _parse_epoch(text: Any) -> float | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.timestamp()

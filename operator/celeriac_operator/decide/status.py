@@ -368,6 +368,20 @@ def rfc3339(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def epoch_of(text: Any) -> float | None:
+    """Epoch seconds of a stored RFC 3339 time (``rfc3339``'s inverse, and what the API
+    server writes in ``creationTimestamp``); None for a missing or unreadable one."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
+
+
 def _error_text(error: Mapping[str, Any]) -> str:
     kind, message = error.get("type"), error.get("message")
     if kind and message:

@@ -215,3 +215,11 @@ def test_status_values_are_json() -> None:
     assert obs is not None
     st = status.task_status({}, obs, task_id="i", generation=None, now=NOW)
     json.dumps(st, allow_nan=False)
+
+
+def test_epoch_of_reads_back_what_rfc3339_writes_and_the_api_servers_timestamps() -> None:
+    assert status.epoch_of(status.rfc3339(NOW)) == pytest.approx(NOW, abs=1e-6)
+    assert status.epoch_of("1970-01-01T00:01:00Z") == 60.0
+    assert status.epoch_of("1970-01-01T00:01:00") == 60.0  # no zone: UTC
+    for unreadable in (None, "", "yesterday", 12):
+        assert status.epoch_of(unreadable) is None
