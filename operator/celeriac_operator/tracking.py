@@ -118,9 +118,7 @@ class TaskTracker:
     async def resumed(self, body: Mapping[str, Any]) -> None:
         """An existing Task at operator start-up: resync it, or schedule its TTL."""
         status = dict(body.get("status") or {})
-        meta = body.get("metadata") or {}
-        task_id = status.get("taskId") or decide_enqueue.mirrored_task_id(meta.get("annotations") or {}) \
-            or decide_enqueue.task_id_for(str(meta.get("uid") or ""))
+        task_id = _task_id_of(body)
         state = status.get("state")
         if state in decide_status.TERMINAL_STATES:
             ttl = (body.get("spec") or {}).get("ttlSecondsAfterFinished")
@@ -134,23 +132,22 @@ class TaskTracker:
             # makes a second attempt harmless.
             await self.created(body)
             return
-        if self._track(body, str(task_id), status) is not None:
-            self._want_lookup(str(task_id))
+        if self._track(body, task_id, status) is not None:
+            self._want_lookup(task_id)
 
     async def deleted(self, body: Mapping[str, Any]) -> None:
         """An unfinished Task is being deleted: revoke its task (terminate if annotated)."""
         meta = body.get("metadata") or {}
         status = body.get("status") or {}
         ref = ObjectRef.from_body(body, plural="tasks")
-        task_id = status.get("taskId") or decide_enqueue.mirrored_task_id(meta.get("annotations") or {}) \
-            or decide_enqueue.task_id_for(str(meta.get("uid") or ""))
-        tracked = self.by_id.pop(str(task_id), None)
+        task_id = _task_id_of(body)
+        tracked = self.by_id.pop(task_id, None)
         known = tracked.state if tracked is not None else status.get("state")
         self.writer.forget(ref)
         if known in decide_status.TERMINAL_STATES:
             return
         terminate = decide_enqueue.terminate_on_delete(meta.get("annotations") or {})
-        await self.runtime.revoke([str(task_id)], terminate=terminate)
+        await self.runtime.revoke([task_id], terminate=terminate)
         self.writer.post_event(ref, "Normal", "Revoked",
                                f"task {task_id} revoked on delete" + (" (terminated)" if terminate else ""))
 
@@ -347,3 +344,11 @@ class TaskTracker:
                 logger.warning("ttl delete of %s/%s failed (retrying): %s", ref.namespace, ref.name, exc)
                 self._schedule_ttl(ref, time.time() + 5.0)
 
+
+def _task_id_of(body: Mapping[str, Any]) -> str:
+    """The task id of a stored Task object: what its status says, else the task it mirrors
+    (annotation), else the one derived from its uid."""
+    meta = body.get("metadata") or {}
+    return str((body.get("status") or {}).get("taskId")
+               or decide_enqueue.mirrored_task_id(meta.get("annotations") or {})
+               or decide_enqueue.task_id_for(str(meta.get("uid") or "")))
