@@ -17,12 +17,14 @@ import kopf
 from celeriac_operator import metrics
 from celeriac_operator.decide.schedules import InvalidScheduleSpec
 from celeriac_operator.handlers.lifecycle import context_of, reconcile
+from celeriac_operator.settings import OperatorConfig
 
 #: (group, version, plural) of the Schedule kind.
 SCHEDULES = ("celeriac.dev", "v1alpha1", "schedules")
 
-#: Seconds between two copies of a Schedule's registry state into its status.
-POLL_S = float(os.environ.get("CELERIAC_OPERATOR_SCHEDULE_POLL_S", "1.0"))
+#: Seconds between two copies of a Schedule's registry state into its status (the setting
+#: ``OperatorConfig.schedule_poll_s``, read here from the environment as ``from_env`` would).
+POLL_S = float(os.environ.get("CELERIAC_OPERATOR_SCHEDULE_POLL_S", OperatorConfig.schedule_poll_s))
 
 
 @kopf.on.create(*SCHEDULES, id="schedule_create")
