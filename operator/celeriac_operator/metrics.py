@@ -139,7 +139,7 @@ def set_pool(
     for queue, s in stats.items():
         seen.add(queue)
         labels = (namespace, pool, queue)
-        POOL_QUEUE_BACKLOG.labels(*labels).set(s.waiting + s.due + s.in_flight)
+        POOL_QUEUE_BACKLOG.labels(*labels).set(s.backlog)
         POOL_QUEUE_WAITING.labels(*labels).set(s.waiting)
         POOL_QUEUE_IN_FLIGHT.labels(*labels).set(s.in_flight)
         POOL_QUEUE_DELAYED.labels(*labels).set(s.delayed)

@@ -52,11 +52,11 @@ class DeploymentView:
 
 
 def sum_figures(stats: Mapping[str, Any]) -> PoolFigures:
-    """Sum ``QueueStats`` (any object with waiting, due, in_flight, oldest_wait_s)."""
+    """Sum ``QueueStats`` (any object with backlog, in_flight, oldest_wait_s)."""
     backlog = in_flight = 0
     oldest: float | None = None
     for s in stats.values():
-        backlog += int(s.waiting) + int(s.due) + int(s.in_flight)
+        backlog += int(s.backlog)
         in_flight += int(s.in_flight)
         if s.oldest_wait_s is not None:
             oldest = max(oldest or 0.0, float(s.oldest_wait_s))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
+from celeriac import QueueStats
 from celeriac_operator.decide.pool_status import (
     DeploymentView,
     PoolFigures,
@@ -104,8 +104,8 @@ def test_autoscaling_off() -> None:
 
 
 def test_sum_figures_over_queues() -> None:
-    a = SimpleNamespace(waiting=3, due=1, in_flight=2, oldest_wait_s=4.0)
-    b = SimpleNamespace(waiting=0, due=0, in_flight=5, oldest_wait_s=None)
+    a = QueueStats("a", waiting=3, delayed=7, due=1, in_flight=2, dead=9, oldest_wait_s=4.0)
+    b = QueueStats("b", waiting=0, delayed=0, due=0, in_flight=5, dead=0)
     assert sum_figures({"a": a, "b": b}) == PoolFigures(backlog=11, in_flight=7, oldest_wait_s=4.0)
     assert sum_figures({}) == PoolFigures(0, 0, None)
 
