@@ -113,7 +113,6 @@ class Kube:
 
     def _request_sync(self, method: str, path: str, *, body: Any = None, query: Mapping[str, str] | None = None,
                       content_type: str = "application/json") -> Any:
-        self.requests += 1
         headers = {"Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = content_type
@@ -134,6 +133,7 @@ class Kube:
 
     async def _request(self, method: str, path: str, *, body: Any = None, query: Mapping[str, str] | None = None,
                        content_type: str = "application/json") -> Any:
+        self.requests += 1  # here, on the loop: the pool's threads would race on the count
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, lambda: self._request_sync(
             method, path, body=body, query=query, content_type=content_type))
