@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 POOLS = ("prefork", "threads", "asyncio", "solo", "gevent")  #: the pools a worker can run
 ASYNCIO_DEFAULT_CONCURRENCY = 100  #: coroutines at once when ``--concurrency`` is not given
 GEVENT_DEFAULT_CONCURRENCY = 1000  #: greenlets at once (celeriac.worker.pools.gevent)
+DEFAULT_PREFETCH_MULTIPLIER = 4  #: ``worker_prefetch_multiplier``'s default (config.Settings)
 
 
 def _mask(url: str) -> str:
@@ -71,7 +72,9 @@ class Worker:
         # Fair (Celery's -O fair, the prefork default): a child fetches only when idle, so
         # long tasks are never held by a busy child while another sits idle (short tasks
         # still come in batches: the prefetch window). "default": the multiplier per child.
-        self.optimization = optimization or ("fair" if self.pool_name == "prefork" else "default")
+        # A prefetch multiplier asked for explicitly (option or setting) is honoured as is.
+        asked = prefetch_multiplier is not None or conf.worker_prefetch_multiplier != DEFAULT_PREFETCH_MULTIPLIER
+        self.optimization = optimization or ("fair" if self.pool_name == "prefork" and not asked else "default")
         self.autoscale = autoscale
         if autoscale is not None and self.pool_name != "prefork":
             raise ValueError("--autoscale works with the prefork pool (-P prefork)")
