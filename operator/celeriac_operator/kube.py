@@ -103,8 +103,6 @@ class Kube:
     def __init__(self, api: kubernetes.client.ApiClient, *, threads: int = 8) -> None:
         self.api = api
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="celeriac-kube")
-        self.requests = 0
-        """Requests made (for the benchmark's "API requests per Task")."""
         self.reporting_instance = os.environ.get("POD_NAME") or os.uname().nodename
 
     @classmethod
@@ -133,7 +131,6 @@ class Kube:
 
     async def _request(self, method: str, path: str, *, body: Any = None, query: Mapping[str, str] | None = None,
                        content_type: str = "application/json") -> Any:
-        self.requests += 1  # here, on the loop: the pool's threads would race on the count
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, lambda: self._request_sync(
             method, path, body=body, query=query, content_type=content_type))
