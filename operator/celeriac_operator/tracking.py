@@ -68,8 +68,6 @@ class TaskTracker:
         self._ttl: list[tuple[float, str, ObjectRef]] = []
         self._ttl_wake = asyncio.Event()
         self.cursor = "0"
-        self.events_seen = 0
-        self.enqueued = 0
         self.event_listeners: list[Callable[[Mapping[str, Any]], None]] = []
         """Also given every event (the WorkerPool controller wakes pools at zero on them)."""
 
@@ -103,7 +101,6 @@ class TaskTracker:
         if created is not None:
             metrics.ENQUEUE_LATENCY.observe(max(0.0, time.time() - created))
         if enqueued:
-            self.enqueued += 1
             now = time.time()
             self._apply(tracked, decide_status.Observation(
                 state=decide_status.PENDING, at=now, source="enqueue",
@@ -160,7 +157,6 @@ class TaskTracker:
         tracked = self.by_id.get(task_id)
         if tracked is None:
             return
-        self.events_seen += 1
         if event.get("type") in decide_status.TERMINAL_EVENTS:
             self._want_lookup(task_id)  # the result, the error: the result store has them
             return

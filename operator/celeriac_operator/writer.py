@@ -6,8 +6,7 @@ object has a *desired* status (the latest the operator knows) and a *written* on
 the API server holds); a write sends the merge patch between the two, so moves that happen
 while a write waits for its turn are folded into one patch. All writes share a token
 bucket (``qps``/``burst``) and a cap on requests in flight, and status patches go before
-Events, which are best effort (a bounded queue; the oldest are dropped when it is full,
-and counted).
+Events, which are best effort (a bounded queue; the oldest are dropped when it is full).
 """
 
 from __future__ import annotations
@@ -83,8 +82,6 @@ class Writer:
         self.entries: dict[tuple[str, str, str], _Entry] = {}
         self.dirty: collections.OrderedDict[tuple[str, str, str], None] = collections.OrderedDict()
         self.events: collections.deque[tuple[ObjectRef, str, str, str]] = collections.deque(maxlen=max_events)
-        self.events_dropped = 0
-        self.events_folded = 0
         self.patches = 0
         self.wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -121,10 +118,7 @@ class Writer:
             if folded:
                 for e in folded:
                     self.events.remove(e)
-                self.events_folded += len(folded)
                 message += " (" + ", ".join(e[2].lower() for e in folded) + ")"
-        if len(self.events) == self.events.maxlen:
-            self.events_dropped += 1
         self.events.append((ref, type_, reason, message))
         self._idle.clear()
         self.wake.set()
