@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 import msgpack
+import pytest
 import redis
 
 from helpers import wait_for
@@ -22,7 +23,11 @@ def _body(task: str, task_id: str, **fields: Any) -> str:
     return json.dumps({"task": task, "id": task_id, "args": [2, 3], "kwargs": {}, **fields})
 
 
-def test_a_foreign_producer_by_the_doc(redis_url: str, make_app: Any, worker: Any) -> None:
+def test_a_foreign_producer_by_the_doc(redis_url: str, make_app: Any, worker: Any,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # West of UTC: a worker reading a naive eta as local time would wait five hours.
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
     client = redis.Redis.from_url(redis_url)
     app = make_app("foreign")
 
@@ -61,3 +66,5 @@ def test_a_foreign_producer_by_the_doc(redis_url: str, make_app: Any, worker: An
         assert float(record["date_done"]) > 0 and json.loads(record["result"]) == 5
     finally:
         client.close()
+        monkeypatch.undo()
+        time.tzset()
