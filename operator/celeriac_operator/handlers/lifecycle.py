@@ -30,7 +30,9 @@ async def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_
         config = OperatorConfig.from_env()
         memo["config"] = config
     configure(settings, config)
-    context = Context(config)
+    # Built in a thread: it reads the kubeconfig (or the service account's files) and the
+    # runtime's settings (CELERIAC_CONFIG_FILE), while the loop already serves /livez.
+    context = await asyncio.to_thread(Context, config)
     try:
         await context.start()
     except Exception as exc:
