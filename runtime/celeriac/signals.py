@@ -26,8 +26,11 @@ The set (same names and keyword arguments as Celery's; docs/celery-compat.md, "S
     the worker failed outside the task's body;
 ``worker_init(sender=worker)``, ``celeryd_init(sender=hostname, instance=worker, conf, options)``
     in the worker's main process before anything is consumed;
-``worker_process_init(sender=None)``
-    in each process that runs tasks (each prefork child; the worker itself for the others);
+``celeryd_after_setup(sender=hostname, instance=worker, conf)``
+    after ``worker_init``, once the queues are set up, before consuming;
+``worker_process_init(sender=None)``, ``worker_process_shutdown(sender=None, pid, exitcode)``
+    in each process that runs tasks (each prefork child; the worker itself for the others),
+    at its start and its end;
 ``worker_ready(sender=consumer)``
     the worker consumes;
 ``worker_shutting_down(sender=hostname, sig, how, exitcode)``
@@ -113,6 +116,8 @@ before_task_publish = Signal("before_task_publish")
 after_task_publish = Signal("after_task_publish")
 worker_init = Signal("worker_init")
 celeryd_init = Signal("celeryd_init")
+celeryd_after_setup = Signal("celeryd_after_setup")
+worker_process_shutdown = Signal("worker_process_shutdown")
 worker_process_init = Signal("worker_process_init")
 worker_ready = Signal("worker_ready")
 worker_shutting_down = Signal("worker_shutting_down")
@@ -121,8 +126,8 @@ beat_init = Signal("beat_init")
 setup_logging = Signal("setup_logging")
 
 __all__ = [
-    "Signal", "after_task_publish", "beat_init", "before_task_publish", "celeryd_init", "setup_logging",
+    "Signal", "after_task_publish", "beat_init", "before_task_publish", "celeryd_after_setup", "celeryd_init", "setup_logging",
     "task_failure", "task_internal_error", "task_postrun", "task_prerun", "task_received", "task_rejected",
     "task_retry", "task_revoked", "task_success", "task_unknown", "worker_init", "worker_process_init",
-    "worker_ready", "worker_shutdown", "worker_shutting_down",
+    "worker_process_shutdown", "worker_ready", "worker_shutdown", "worker_shutting_down",
 ]

@@ -56,3 +56,13 @@ def on_shutdown(sender: Any, **_: Any) -> None:
 def on_setup_logging(sender: Any, loglevel: Any, logfile: Any, format: Any, colorize: Any, **_: Any) -> None:
     _log("setup_logging", loglevel=loglevel)
     logging.basicConfig(level=loglevel)
+
+
+@signals.celeryd_after_setup.connect
+def on_after_setup(sender: Any, instance: Any, conf: Any, **_: Any) -> None:
+    _log("celeryd_after_setup", sender=sender)
+
+
+@signals.worker_process_shutdown.connect
+def on_process_shutdown(sender: Any, pid: Any, exitcode: Any, **_: Any) -> None:
+    _log("worker_process_shutdown", exitcode=exitcode)

@@ -104,7 +104,7 @@ def test_worker_lifecycle_signals(cli_worker: Any, tmp_path: Path, pool: str) ->
     names = [x.split()[0] for x in lines]
     main_pid = f"pid={w.proc.pid}"
     assert names[0] == "setup_logging", lines
-    assert names[1:3] == ["celeryd_init", "worker_init"], lines
+    assert names[1:4] == ["celeryd_init", "worker_init", "celeryd_after_setup"], lines
     assert f"pool={pool}" in lines[1] and "conf=Settings" in lines[1] and "sender=celeriac@" in lines[1]
     assert names.count("worker_process_init") == (2 if pool == "prefork" else 1)
     assert all("sender=None" in x for x in lines if x.startswith("worker_process_init"))
@@ -113,6 +113,8 @@ def test_worker_lifecycle_signals(cli_worker: Any, tmp_path: Path, pool: str) ->
     assert main_pid in shutting[0] and "exitcode=0" in shutting[0]
     assert names[-1] == "worker_shutdown" and main_pid in lines[-1], lines
     assert names.count("worker_ready") == 1
+    ends = [x for x in lines if x.startswith("worker_process_shutdown")]
+    assert len(ends) == (2 if pool == "prefork" else 1) and all("exitcode=0" in x for x in ends), lines
 
 
 def test_beat_init(make_app: Any) -> None:

@@ -180,11 +180,15 @@ class Worker:
             signals.worker_process_init.send(None)
         if not child and signals.worker_ready.receivers:
             signals.worker_ready.send(self.consumer)
+        exitcode = 1
         try:
             self.consumer.run()
+            exitcode = 0
         finally:
             if server is not None:
                 server.close()
+            if signals.worker_process_shutdown.receivers:
+                signals.worker_process_shutdown.send(None, pid=os.getpid(), exitcode=exitcode)
 
     def _child_main(self, name: str, health_slot: tuple[SharedProgress, int] | None = None) -> None:
         self._signals = 0
@@ -209,6 +213,8 @@ class Worker:
             signals.worker_init.send(self)
         logger.info("%s", self.banner())
         self.app.broker.ensure_queues(self.queues)
+        if signals.celeryd_after_setup.receivers:
+            signals.celeryd_after_setup.send(self.hostname, instance=self, conf=self.app.conf)
         beat = self._start_beat() if self.embed_beat else None
         try:
             if self.pool_name == "prefork":
