@@ -205,7 +205,8 @@ def check_signature(data: Any, where: str, depth: int = 0) -> None:
 
 
 def check_chord(data: Any, where: str = "chord", depth: int = 0) -> None:
-    """Check a chord membership ``{id, size, index, callback}``."""
+    """Check a chord membership ``{id, size, index, callback[, added]}`` (``added``: this
+    member was added by ``Task.add_to_chord``, the ``added``-th one; ``size`` then counts it)."""
     if not isinstance(data, dict):
         raise DecodeError(f"field {where!r} must be an object, got {type(data).__name__}")
     chord_id = data.get("id")
@@ -213,6 +214,7 @@ def check_chord(data: Any, where: str = "chord", depth: int = 0) -> None:
         raise DecodeError(f"field '{where}.id' must be a non-empty string (at most {MAX_ID_LEN} characters)")
     size = _int_field(data.get("size"), f"{where}.size", 1, MAX_CHORD_SIZE)
     _int_field(data.get("index", 0), f"{where}.index", 0, size - 1)
+    _int_field(data.get("added", 0), f"{where}.added", 0, size - 1)
     check_signature(data.get("callback"), f"{where}.callback", depth + 1)
 
 

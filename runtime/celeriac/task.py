@@ -264,6 +264,31 @@ class Task:
         lineage = Lineage(parent_id=request.id, root_id=request.root_id or request.id)
         raise Replaced(work.build(self.app, (), lineage, {}))
 
+    def add_to_chord(self, sig: Signature, lazy: bool = False) -> Any:
+        """Add ``sig`` to the chord whose header this task belongs to, as Celery's
+        ``add_to_chord``: the chord waits for one more result, ``sig``'s, which becomes the
+        next slot of the header's result list (after the existing ones; added members count
+        in the order they were added). Returns ``sig``'s :class:`AsyncResult`, or with
+        ``lazy=True`` the prepared signature, already counted, for the caller to publish.
+
+        Raises:
+            ValueError: this task is not a member of a chord (or runs eagerly).
+        """
+        request = self.request
+        chord_info = request.chord
+        if not chord_info or request.is_eager or request.called_directly:
+            raise ValueError("Current task is not member of any chord")
+        group_id = str(chord_info["id"])
+        base = int(chord_info["size"]) - int(chord_info.get("added", 0))
+        # counted before the current task settles, so the chord cannot complete without it
+        added = self.app.broker.grow_chord(group_id)
+        index = base + added - 1
+        member = {**chord_info, "size": base + added, "index": index, "added": added}
+        work = sig.clone().set(chord=member, group_id=request.group or group_id, group_index=index,
+                               root_id=request.root_id or request.id)
+        work.freeze()
+        return work if lazy else work.apply_async()
+
     # -- hooks (override in a base class) --------------------------------------------------------
 
     def before_start(self, task_id: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:

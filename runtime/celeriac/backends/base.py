@@ -117,6 +117,9 @@ class ChordState:
     """Header results by index, each ``<content type>\\n<serialized value>``."""
     failure: bytes | None = None
     """The first header failure (JSON), if any."""
+    extra: int = 0
+    """Members added to the header since it was published (``Task.add_to_chord``): the chord
+    completes at ``size + extra`` results, the added ones at indexes ``size`` onwards."""
 
 
 @dataclass(slots=True)
@@ -350,6 +353,10 @@ class ResultStore(Protocol):
 
     def get_chord(self, group_id: str) -> ChordState:
         """The results (and first failure) joined so far by a chord's header tasks."""
+
+    def grow_chord(self, group_id: str) -> int:
+        """Count one more header member (``Task.add_to_chord``), atomically; returns how many
+        were added so far (1 for the first). The join then waits for ``size + that`` results."""
 
     def save_group(self, group_id: str, payload: bytes) -> None:
         """Store a ``GroupResult`` description (JSON) for ``GroupResult.restore``; expires

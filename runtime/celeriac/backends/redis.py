@@ -27,6 +27,8 @@ Key space (``{q}`` is a queue name, ``{id}`` a task id)::
     celeriac:chord:{group}      hash of a chord's joined header results: index -> "<content
                                 type>\n<value>", plus "failed" -> JSON of the first failure
     celeriac:chord:{group}:fired  SET NX guard: the callback is published exactly once
+    celeriac:chord:{group}:extra  INCR counter of members added by Task.add_to_chord: the
+                                  join waits for size + extra results
     celeriac:group:{group}      a saved GroupResult (JSON); expires after result_expires
     celeriac:dedup:{id}         guard of a task published with an explicit id (SET NX EX
                                 task_dedup_window; deleted when the task is ready)
@@ -713,7 +715,12 @@ class RedisBackend:
 
     def get_chord(self, group_id: str) -> ChordState:
         with _translated("reading a chord's results"):
-            raw = rr.mapping(self.client.hgetall(chord_key(group_id)))
+            pipe = self.client.pipeline(transaction=False)
+            pipe.hgetall(chord_key(group_id))
+            pipe.get(chord_key(group_id) + ":extra")
+            found, more = pipe.execute()
+        raw = rr.mapping(found)
+        extra = int(more) if more is not None and bytes(more).isdigit() else 0
         failure = raw.pop(b"failed", None)
         values: dict[int, bytes] = {}
         for k, v in raw.items():
@@ -721,7 +728,17 @@ class RedisBackend:
                 raise DecodeError(f"chord {group_id}: its results hash has a field that is not an index: "
                                   f"{k[:50]!r}")
             values[int(k)] = v
-        return ChordState(values=values, failure=failure)
+        return ChordState(values=values, failure=failure, extra=extra)
+
+    def grow_chord(self, group_id: str) -> int:
+        ttl = int(self._result_ttl or 0) or CHORD_TTL_DEFAULT_S
+        key = chord_key(group_id) + ":extra"
+        with _translated("adding a member to a chord"):
+            pipe = self.client.pipeline(transaction=True)
+            pipe.incr(key)
+            pipe.expire(key, ttl)
+            extra, _ = pipe.execute()
+        return int(extra)
 
     def save_group(self, group_id: str, payload: bytes) -> None:
         with _translated("saving a group result"):

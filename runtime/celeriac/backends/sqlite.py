@@ -369,6 +369,7 @@ class SQLiteBackend(SQLiteAdmin, SQLiteCanvas, SQLiteOps, SQLiteObserve, SQLiteI
                 conn.execute("DELETE FROM chord_slots WHERE group_id IN (SELECT group_id FROM chord_meta "
                              "WHERE expires <= ?)", (now,))
                 conn.execute("DELETE FROM chord_meta WHERE expires <= ?", (now,))
+                conn.execute("DELETE FROM chord_extra WHERE expires <= ?", (now,))
                 self._next_housekeeping = now + HOUSEKEEPING_S
         if requeued or dead:
             logger.warning("reclaimed %d stalled message(s), dead-lettered %d", requeued, dead)

@@ -28,6 +28,8 @@ Tables::
                worker process runs now, written with its settlements
     chord_slots  (group_id, idx) -> value: a chord's joined header results
     chord_meta   group_id -> failed (first failure), fired (0/1: callback published), expires
+    chord_extra  group_id -> extra (members added by Task.add_to_chord), expires (its own
+                 table, so that files made before it need no migration)
     groups     group_id -> payload (a saved GroupResult), expires
     control    id, time, data: control commands (JSON); subscribers read rows past their cursor
     control_listeners  name -> seen: live control subscribers (what a publish counts)
@@ -117,6 +119,9 @@ CREATE TABLE IF NOT EXISTS chord_slots (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS chord_meta (
     group_id TEXT PRIMARY KEY, failed BLOB, fired INTEGER NOT NULL DEFAULT 0, expires REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS chord_extra (
+    group_id TEXT PRIMARY KEY, extra INTEGER NOT NULL, expires REAL NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS groups (group_id TEXT PRIMARY KEY, payload BLOB NOT NULL, expires REAL)
     WITHOUT ROWID;

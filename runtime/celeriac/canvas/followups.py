@@ -126,16 +126,18 @@ def _task_ids(data: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 def _join(app: Celeriac, m: Message, chord: Mapping[str, Any], value: bytes, *, failed: bool) -> ChordJoin:
     group_id = str(chord["id"])
+    # the size the chord was published with: an added member's ``size`` counts the members
+    # added up to it (the join reads how many were added from the store)
+    size = int(chord["size"]) - int(chord.get("added", 0))
     callback = _callbacks.get(group_id)
     if callback is None:
         body = Signature.from_dict(chord["callback"], app)
-        size = int(chord["size"])
         lineage = Lineage(parent_id=group_id, root_id=m.root_id or m.id)
         callback = tuple(body.build(app, ChordArgs(group_id, size), lineage, {}))
         _callbacks[group_id] = callback
         while len(_callbacks) > CALLBACK_CACHE_SIZE:
             _callbacks.popitem(last=False)
-    return ChordJoin(group_id=group_id, index=int(chord.get("index", 0)), size=int(chord["size"]),
+    return ChordJoin(group_id=group_id, index=int(chord.get("index", 0)), size=size,
                      result=value, callback=callback, failed=failed)
 
 
@@ -186,6 +188,7 @@ def _chord_args(app: Celeriac, chord: Mapping[str, Any], args: list[Any]) -> lis
         raise ChordError(f"Dependency {info.get('task_id')} ({info.get('task')}, header index "
                          f"{info.get('index')}) raised {exc.get('exc_type', 'an error')}: {message}"
                          ) from exception_from_dict(exc, info.get("traceback"))
+    size += state.extra  # members added by Task.add_to_chord, after the header's own
     missing = [i for i in range(size) if i not in state.values]
     if missing:
         raise ChordError(f"chord {group_id}: results of header tasks {missing[:10]} are missing "

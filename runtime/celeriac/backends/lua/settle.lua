@@ -98,7 +98,8 @@ for _, r in ipairs(batch.results or {}) do
 end
 
 -- Chord joins: the header result goes to slot `index` of the chord's hash (idempotent on
--- redelivery); the last slot filled, or the first failure, publishes the callback once.
+-- redelivery); the last slot filled (size + the members added since), or the first
+-- failure, publishes the callback once.
 for _, c in ipairs(batch.chords or {}) do
   local key = prefix .. ':chord:' .. c[1]
   local size, failed, cttl = tonumber(c[3]), tonumber(c[5]), tonumber(c[6])
@@ -108,7 +109,9 @@ for _, c in ipairs(batch.chords or {}) do
     complete = true
   else
     redis.call('HSET', key, tostring(c[2]), c[4])
-    complete = redis.call('HLEN', key) >= size
+    -- members added by Task.add_to_chord (INCR of <chord>:extra) grow the expected size
+    local extra = tonumber(redis.call('GET', key .. ':extra') or '0') or 0
+    complete = redis.call('HLEN', key) >= size + extra
   end
   redis.call('EXPIRE', key, cttl)
   if complete and redis.call('SET', key .. ':fired', '1', 'NX', 'EX', cttl) then
