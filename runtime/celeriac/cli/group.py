@@ -98,7 +98,7 @@ def _worker_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("-A", "--app", "app_spec", help="Module holding the app."),
         click.option("-c", "--concurrency", type=int, help="Processes/threads/coroutines."),
-        click.option("-P", "--pool", type=click.Choice(["prefork", "threads", "asyncio", "solo", "gevent"])),
+        click.option("-P", "--pool", type=click.Choice(["prefork", "threads", "asyncio", "solo", "gevent", "eventlet"])),
         click.option("-Q", "--queues", help="Comma-separated queues to consume."),
         click.option("-l", "--loglevel", default="INFO", show_default=True,
                      type=click.Choice(["debug", "info", "warning", "error", "critical"], case_sensitive=False)),

@@ -130,7 +130,8 @@ class Consumer:
         see ``celeriac.worker.remote.control_command``)."""
         self.running: dict[str, Job] = {}
         """Jobs running now, by message id (``inspect active``, task-started events)."""
-        self.pool_name = {"ThreadPool": "threads", "AsyncioPool": "asyncio", "GeventPool": "gevent"}.get(type(pool).__name__, "solo")
+        self.pool_name = {"ThreadPool": "threads", "AsyncioPool": "asyncio", "GeventPool": "gevent",
+                          "EventletPool": "eventlet"}.get(type(pool).__name__, "solo")
         self.concurrency = pool.concurrency
         """The worker's pool size (set by ``Worker``: a prefork child reports the worker's)."""
         self.prefork_child = False

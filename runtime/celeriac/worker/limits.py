@@ -228,6 +228,18 @@ def use_greenlets() -> None:
     _current_greenlet, _kill_greenlet = gevent.getcurrent, kill
 
 
+def use_eventlet() -> None:
+    """The eventlet pool: as ``use_greenlets``, with eventlet's kill (a throw scheduled on
+    its hub, raised in the green thread at its next switch)."""
+    global _current_greenlet, _kill_greenlet
+    from eventlet import greenthread
+
+    def kill(glet: object, exc: type[BaseException]) -> None:
+        greenthread.kill(glet, exc)
+
+    _current_greenlet, _kill_greenlet = greenthread.getcurrent, kill
+
+
 def _async_raise(ident: int, exc: type[BaseException] | None) -> None:
     """Schedule ``exc`` in thread ``ident`` (None clears a scheduled one)."""
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident),

@@ -28,9 +28,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-POOLS = ("prefork", "threads", "asyncio", "solo", "gevent")  #: the pools a worker can run
+POOLS = ("prefork", "threads", "asyncio", "solo", "gevent", "eventlet")  #: the pools a worker can run
 ASYNCIO_DEFAULT_CONCURRENCY = 100  #: coroutines at once when ``--concurrency`` is not given
 GEVENT_DEFAULT_CONCURRENCY = 1000  #: greenlets at once (celeriac.worker.pools.gevent)
+EVENTLET_DEFAULT_CONCURRENCY = 1000  #: green threads at once (celeriac.worker.pools.eventlet)
 DEFAULT_PREFETCH_MULTIPLIER = 4  #: ``worker_prefetch_multiplier``'s default (config.Settings)
 
 
@@ -61,7 +62,8 @@ class Worker:
         self.pool_name = pool or conf.worker_pool
         if self.pool_name not in POOLS:
             raise ValueError(f"unknown pool {self.pool_name!r}; use one of {', '.join(POOLS)}")
-        default_concurrency = {"asyncio": ASYNCIO_DEFAULT_CONCURRENCY, "gevent": GEVENT_DEFAULT_CONCURRENCY}.get(
+        default_concurrency = {"asyncio": ASYNCIO_DEFAULT_CONCURRENCY, "gevent": GEVENT_DEFAULT_CONCURRENCY,
+                               "eventlet": EVENTLET_DEFAULT_CONCURRENCY}.get(
             self.pool_name, os.cpu_count() or 1)
         self.concurrency = concurrency or conf.worker_concurrency or default_concurrency
         if self.pool_name == "solo":
@@ -114,6 +116,10 @@ class Worker:
             from celeriac.worker.pools.gevent import GeventPool
 
             return GeventPool(self.concurrency, self.prefetch)
+        if self.pool_name == "eventlet":
+            from celeriac.worker.pools.eventlet import EventletPool
+
+            return EventletPool(self.concurrency, self.prefetch)
         from celeriac.worker.pools.solo import SoloPool
 
         fair = self.pool_name == "prefork" and self.optimization == "fair"
@@ -168,6 +174,11 @@ class Worker:
                 import gevent
 
                 gevent.signal_handler(sig, self._on_signal, sig, None)
+            elif self.pool_name == "eventlet":
+                # the handler may interrupt the hub itself: stop from a green thread of its own
+                import eventlet
+
+                signal.signal(sig, lambda signum, frame: eventlet.spawn(self._on_signal, signum, None))
             else:
                 signal.signal(sig, self._on_signal)
         self.app.broker.ensure_queues(self.queues)
