@@ -320,9 +320,9 @@ def test_every_reply_lost_raises_and_enqueues_once(redis_server: Any, client: re
         def noop() -> None: ...
 
         app.broker.ensure_queues([Q])
-        from celeriac.backends.redis import _load_script
+        from celeriac.backends.redis_scripts import script
 
-        client.script_load(_load_script("publish.lua"))  # as on a Redis that served publishes before
+        client.script_load(script("publish"))  # as on a Redis that served publishes before
         with pytest.raises(ConnectionLost):
             noop.delay()
         assert client.xlen(STREAM) == 1  # written once, though no attempt was confirmed

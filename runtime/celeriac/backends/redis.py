@@ -59,14 +59,13 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from importlib import resources
 from typing import TYPE_CHECKING, Any, cast
 
 import msgpack
 import redis
 
 from celeriac import states
-from celeriac.backends import redis_connect
+from celeriac.backends import redis_connect, redis_scripts
 from celeriac.backends import redis_replies as rr
 from celeriac.backends.base import (
     PRIORITY_STEPS,
@@ -174,10 +173,6 @@ def fetch_keys(queues: Sequence[str]) -> list[str]:
     keys.extend(delayed_key(q) for q in queues)
     keys.extend(stream_key(q, step) for step in PRIORITY_STEPS for q in queues)
     return keys
-
-
-def _load_script(name: str) -> str:
-    return resources.files("celeriac.backends").joinpath("lua", name).read_text()
 
 
 def _count(value: bytes | None, default: int) -> int:
@@ -399,7 +394,7 @@ class RedisBackend:
         self.replicated = (ReplicaWait(self.client, settings.broker_wait_replicas, settings.broker_wait_timeout_ms)
                            if settings.broker_wait_replicas > 0 else None)
         self._scripts = {
-            name: self.client.register_script(_load_script(f"{name}.lua"))
+            name: self.client.register_script(redis_scripts.script(name))
             for name in ("fetch", "reclaim", "requeue", "settle", "publish")
         }
         self._control_channel = control_channel(int(self.client.connection_pool.connection_kwargs.get("db") or 0))

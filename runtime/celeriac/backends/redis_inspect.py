@@ -21,11 +21,11 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import msgpack
 
+from celeriac.backends import redis_scripts
 from celeriac.backends.base import (
     FINISHED,
     PRIORITY_STEPS,
@@ -44,10 +44,6 @@ if TYPE_CHECKING:
 
 PREFIX = "celeriac"  #: same prefix as redis.py
 GROUP = "celeriac"  #: same consumer group as redis.py
-
-
-def _script(name: str) -> str:
-    return resources.files("celeriac.backends").joinpath("lua", name).read_text()
 
 
 def running_value(snapshot: RunningSnapshot) -> str:
@@ -96,7 +92,7 @@ class RedisInspect:
         self._translated = translated
         self._record_of = record_of
         self._replicated = replicated  # broker_wait_replicas: the enqueue waits like a publish
-        self._scripts = {name: client.register_script(_script(f"{name}.lua"))
+        self._scripts = {name: client.register_script(redis_scripts.script(name))
                          for name in ("enqueue_once", "queue_stats", "live_workers")}
 
     # -- enqueue once ----------------------------------------------------------------------

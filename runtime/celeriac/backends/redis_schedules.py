@@ -22,12 +22,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import msgpack
 
 from celeriac.backends import redis_replies as rr
+from celeriac.backends import redis_scripts
 from celeriac.backends.base import Outgoing, priority_step
 
 if TYPE_CHECKING:
@@ -56,9 +56,7 @@ class RedisSchedules:
         #: the backend's ReplicaWait (broker_wait_replicas), which a commit goes through
         self._replicated = replicated
         self._scripts = {
-            name: client.register_script(
-                resources.files("celeriac.backends").joinpath("lua", f"{name}.lua").read_text()
-            )
+            name: client.register_script(redis_scripts.script(name))
             for name in ("beat_acquire", "beat_renew", "beat_commit")
         }
 

@@ -17,10 +17,7 @@ local prefix, group, now, ns = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARG
 local steps = {}
 for s = 1, ns do steps[s] = ARGV[4 + s] end
 
-local function stream_key(queue, step)
-  if tonumber(step) == 0 then return prefix .. ':queue:' .. queue end
-  return prefix .. ':queue:' .. queue .. ':p' .. step
-end
+--#include stream_key
 
 -- consumers per queue, from the worker registry (a handful of small JSON values)
 local consumers = {}

@@ -37,10 +37,7 @@ local prefix, group = ARGV[1], ARGV[2]
 local ttl, maxlen, now = tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local batch = cmsgpack.unpack(ARGV[6])
 
-local function stream_key(queue, step)
-  if tonumber(step) == 0 then return prefix .. ':queue:' .. queue end
-  return prefix .. ':queue:' .. queue .. ':p' .. step
-end
+--#include stream_key
 
 for _, m in ipairs(batch.publish or {}) do
   local queue, step, id, ct, body, eta = m[1], m[2], m[3], m[4], m[5], tonumber(m[6])
