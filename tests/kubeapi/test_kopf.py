@@ -81,7 +81,7 @@ def test_kopf_operator_runs_against_the_emulator(kube_api: KubeAPI, monkeypatch:
     assert any(r.subresource == "status" for r in patches)  # kopf saw the status subresource
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(120)
 def test_kopf_peering_with_two_replicas(kube_api: KubeAPI, monkeypatch: pytest.MonkeyPatch) -> None:
     kube_api.make_default(monkeypatch)
     kube_api.create(crd())
@@ -98,4 +98,6 @@ def test_kopf_peering_with_two_replicas(kube_api: KubeAPI, monkeypatch: pytest.M
         found = wait_for(lambda: len(peers()) == 2 and peers(), 20, what="both replicas in the peering")
         assert sorted(p["priority"] for p in found.values()) == [100, 200]
         kube_api.create(widget("w1"))
-        wait_for(lambda: _state(kube_api) == "Created", 20, what="the active replica to handle it")
+        # 20 s was missed once on a loaded machine (kopf's peering settles after both replicas
+        # announced themselves); the assertion is unchanged, only the patience.
+        wait_for(lambda: _state(kube_api) == "Created", 45, what="the active replica to handle it")
